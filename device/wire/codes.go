@@ -44,12 +44,12 @@ const (
 
 // Disconnect codes, reconnect allowed (4000-4499).
 const (
-	CodeShutdown       Code = 4000 // the gateway is shutting down
-	CodeSlowConsumer   Code = 4001 // the device did not read fast enough; its queue overflowed
-	CodeHeartbeatLost  Code = 4002 // no pong or traffic within the deadline
-	CodeReplaced       Code = 4003 // a newer connection of the same device took over
-	CodeServerError    Code = 4004 // an internal error ended the connection
-	CodeHelloTimeout   Code = 4005 // no hello within the deadline after connecting
+	CodeShutdown      Code = 4000 // the gateway is shutting down
+	CodeSlowConsumer  Code = 4001 // the device did not read fast enough; its queue overflowed
+	CodeHeartbeatLost Code = 4002 // no pong or traffic within the deadline
+	CodeReplaced      Code = 4003 // a newer connection of the same device took over
+	CodeServerError   Code = 4004 // an internal error ended the connection
+	CodeHelloTimeout  Code = 4005 // no hello within the deadline after connecting
 )
 
 // Disconnect codes, do not reconnect as is (4500-4999).
