@@ -1,0 +1,62 @@
+# earshot — make help lists the targets.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+ARGS    ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## install missing system packages and Go modules (idempotent)
+	@.ci/deps.sh
+
+.PHONY: build
+build: ## build bin/earshot and bin/earshot-sim
+	$(GO) build -o $(BIN)/ ./cmd/earshot ./cmd/earshot-sim
+
+.PHONY: run
+run: deps build ## start the gateway with embedded defaults (data in ./data, http://127.0.0.1:8080)
+	$(BIN)/earshot serve $(ARGS)
+
+.PHONY: sim
+sim: build ## run the simulator: make sim ARGS='say "buy two oat lattes" --confirm'
+	$(BIN)/earshot-sim $(ARGS)
+
+.PHONY: demo
+demo: build ## start a throwaway gateway and run every shipped scenario against it
+	@BIN=$(BIN) .ci/demo.sh
+
+.PHONY: test
+test: deps lint build ## everything CI runs: vet, the race-enabled suite with integration tests, demo, benchmarks once
+	@BIN=$(BIN) .ci/demo.sh
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -run '^$$' -bench . -benchtime 1x $(PKGS)
+
+.PHONY: bench
+bench: ## run the benchmarks with real iteration counts
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: clean
+clean: ## remove build output (not ./data)
+	rm -rf $(BIN)

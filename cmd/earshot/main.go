@@ -1,0 +1,220 @@
+// Command earshot is the gateway daemon and its admin commands.
+//
+//	earshot serve [flags]            run the gateway (embedded defaults with no flags)
+//	earshot pair --user alice        create a one-time pairing code for a user
+//	earshot devices                  list enrolled devices
+//	earshot revoke DEVICE            revoke a device
+//
+// Admin commands talk to the running gateway's admin API with the admin token from
+// its data directory.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/earshot/earshot/gateway"
+)
+
+const usage = `earshot — voice commerce gateway
+
+usage:
+  earshot serve   [--data-dir ./data] [--listen 127.0.0.1:8080] [--consent-ttl 60s]
+                  [--mandate-ttl 10m] [--heartbeat 25s] [--catalog FILE] [--log-level info]
+  earshot pair    --user HANDLE        create a one-time pairing code
+  earshot devices                      list enrolled devices
+  earshot revoke  DEVICE               revoke a device
+  earshot help
+
+admin commands take --gateway http://127.0.0.1:8080 and --data-dir ./data
+(the admin token is read from DATA_DIR/admin.token).
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "earshot:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		args = []string{"serve"}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "pair":
+		return pair(args[1:], stdout)
+	case "devices":
+		return devices(args[1:], stdout)
+	case "revoke":
+		return revoke(args[1:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var cfg gateway.Config
+	fs.StringVar(&cfg.DataDir, "data-dir", envOr("EARSHOT_DATA_DIR", "./data"), "data directory")
+	fs.StringVar(&cfg.Listen, "listen", envOr("EARSHOT_LISTEN", "127.0.0.1:8080"), "HTTP and WebSocket address")
+	fs.DurationVar(&cfg.ConsentTTL, "consent-ttl", 60*time.Second, "how long a prompt stays open")
+	fs.DurationVar(&cfg.MandateTTL, "mandate-ttl", 10*time.Minute, "how long a mandate may be redeemed")
+	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 25*time.Second, "WebSocket ping interval")
+	fs.StringVar(&cfg.CatalogFile, "catalog", "", "catalogue file for the reference agent (default: the embedded demo)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := gateway.New(cfg)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+type adminClient struct {
+	base, token string
+	http        *http.Client
+}
+
+func newAdmin(fs *flag.FlagSet, args []string) (*adminClient, error) {
+	base := fs.String("gateway", envOr("EARSHOT_GATEWAY", "http://127.0.0.1:8080"), "gateway base URL")
+	dir := fs.String("data-dir", envOr("EARSHOT_DATA_DIR", "./data"), "the gateway's data directory (for the admin token)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(*dir, gateway.AdminTokenFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading the admin token (is --data-dir the gateway's?): %w", err)
+	}
+	return &adminClient{base: strings.TrimRight(*base, "/"), token: strings.TrimSpace(string(b)), http: &http.Client{Timeout: 10 * time.Second}}, nil
+}
+
+func (a *adminClient) do(method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, a.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var p struct{ Code, Detail string }
+		if json.Unmarshal(raw, &p) == nil && p.Code != "" {
+			return fmt.Errorf("%s: %s (%s)", resp.Status, p.Detail, p.Code)
+		}
+		return errors.New(resp.Status)
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func pair(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("pair", flag.ContinueOnError)
+	user := fs.String("user", "", "the user the device will belong to (required)")
+	a, err := newAdmin(fs, args)
+	if err != nil {
+		return err
+	}
+	if *user == "" {
+		return errors.New("pair: --user is required")
+	}
+	var p struct {
+		Code, User string
+		ExpiresAt  time.Time `json:"expires_at"`
+	}
+	if err := a.do(http.MethodPost, "/admin/v1/pairing-codes", map[string]string{"user": *user}, &p); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "pairing code %s for %s, valid until %s\n", p.Code, p.User, p.ExpiresAt.Local().Format(time.Kitchen))
+	return nil
+}
+
+func devices(args []string, stdout io.Writer) error {
+	a, err := newAdmin(flag.NewFlagSet("devices", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Devices []struct {
+			Device, User, Kind, Name string
+			EnrolledAt               time.Time `json:"enrolled_at"`
+			Revoked                  bool
+		}
+	}
+	if err := a.do(http.MethodGet, "/admin/v1/devices", nil, &out); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tUSER\tKIND\tNAME\tENROLLED\tREVOKED")
+	for _, d := range out.Devices {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", d.Device, d.User, d.Kind, d.Name, d.EnrolledAt.Format(time.RFC3339), d.Revoked)
+	}
+	return tw.Flush()
+}
+
+func revoke(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("revoke", flag.ContinueOnError)
+	a, err := newAdmin(fs, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("revoke: give exactly one device id")
+	}
+	var out struct{ Device string }
+	if err := a.do(http.MethodPost, "/admin/v1/devices/"+fs.Arg(0)+"/revoke", nil, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked %s\n", out.Device)
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,380 @@
+// Package api is the gateway's HTTP API for agents, merchants, devices enrolling and
+// the operator's admin commands. Errors are RFC 9457 problem details with a stable
+// "code" (see gateway/problem).
+//
+//	POST /v1/enroll                          device enrolment with a pairing code (no auth)
+//	POST /v1/purchase-requests               agent: propose a purchase for a transaction
+//	POST /v1/transactions/{tx}/reject        agent: decline to propose (not understood)
+//	GET  /v1/transactions/{tx}               agent: a transaction's state
+//	POST /v1/redemptions                     agent/merchant: redeem a mandate once (Idempotency-Key)
+//	GET  /.well-known/jwks.json              mandate verification keys
+//	POST /admin/v1/pairing-codes             admin: a one-time pairing code for a user
+//	GET  /admin/v1/devices                   admin: enrolled devices
+//	POST /admin/v1/devices/{id}/revoke       admin: revoke a device
+//
+// Agents authenticate with an API key (Authorization: Bearer esk_...), the admin with
+// the admin token from the data directory.
+package api
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/earshot/earshot/authz"
+	"github.com/earshot/earshot/device/wire"
+	"github.com/earshot/earshot/gateway/problem"
+	"github.com/earshot/earshot/gateway/registry"
+	"github.com/earshot/earshot/gateway/session"
+)
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 64 << 10
+
+// Config configures the API.
+type Config struct {
+	Core     *session.Core      // required
+	Registry *registry.Registry // required
+	Keys     *authz.KeySet      // required, for the JWKS
+	// AdminToken authorises /admin/v1; required.
+	AdminToken string
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// API serves the HTTP API.
+type API struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns the API.
+func New(cfg Config) (*API, error) {
+	if cfg.Core == nil || cfg.Registry == nil || cfg.Keys == nil || len(cfg.AdminToken) < 16 {
+		return nil, errors.New("api: Core, Registry, Keys and an AdminToken of 16+ bytes are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux()}
+	a.mux.HandleFunc("POST /v1/enroll", a.enroll)
+	a.mux.HandleFunc("POST /v1/purchase-requests", a.agent(a.purchaseRequest))
+	a.mux.HandleFunc("POST /v1/transactions/{tx}/reject", a.agent(a.reject))
+	a.mux.HandleFunc("GET /v1/transactions/{tx}", a.agent(a.getTx))
+	a.mux.HandleFunc("POST /v1/redemptions", a.agent(a.redeem))
+	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	a.mux.HandleFunc("POST /admin/v1/pairing-codes", a.admin(a.pairingCode))
+	a.mux.HandleFunc("GET /admin/v1/devices", a.admin(a.devices))
+	a.mux.HandleFunc("POST /admin/v1/devices/{id}/revoke", a.admin(a.revoke))
+	return a, nil
+}
+
+// Register mounts the API's routes on mux.
+func (a *API) Register(mux *http.ServeMux) {
+	for _, p := range []string{"/v1/enroll", "/v1/purchase-requests", "/v1/transactions/", "/v1/redemptions", "/.well-known/jwks.json", "/admin/v1/"} {
+		mux.Handle(p, a.mux)
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+type agentHandler func(w http.ResponseWriter, r *http.Request, agentID string)
+
+func (a *API) agent(h agentHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := a.cfg.Registry.Agent(r.Context(), bearer(r))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="earshot"`)
+			problem.Write(w, http.StatusUnauthorized, "unauthorized", "a valid agent API key is required")
+			return
+		}
+		h(w, r, id)
+	}
+}
+
+func (a *API) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(bearer(r)), []byte(a.cfg.AdminToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="earshot-admin"`)
+			problem.Write(w, http.StatusUnauthorized, "unauthorized", "the admin token is required")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func bearer(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// decode reads one JSON object of at most MaxBodyBytes with no unknown fields.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		problem.Write(w, http.StatusUnsupportedMediaType, "bad_request", "Content-Type must be application/json")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
+	}
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+		}
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &mbe):
+		problem.Write(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is over %d bytes", MaxBodyBytes))
+	case errors.Is(err, wire.ErrBadAmount):
+		problem.Write(w, http.StatusUnprocessableEntity, "bad_amount", err.Error())
+	default:
+		problem.Write(w, http.StatusBadRequest, "bad_request", "malformed JSON body: "+err.Error())
+	}
+	return false
+}
+
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	// The status is sent; a client that went away cannot be told more.
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fail maps an error from the core, the ledger or the registry onto a problem.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *authz.Error
+	switch {
+	case errors.As(err, &ae):
+		if ae.Code == authz.CodeInFlight {
+			w.Header().Set("Retry-After", "1")
+		}
+		problem.Write(w, ae.Code.HTTPStatus(), ae.Code.String(), ae.Detail)
+	case errors.Is(err, session.ErrUnknownTx):
+		problem.Write(w, http.StatusNotFound, "unknown_tx", "no such transaction")
+	case errors.Is(err, session.ErrForbidden):
+		problem.Write(w, http.StatusForbidden, "forbidden", "the transaction belongs to another agent")
+	case errors.Is(err, session.ErrTxState):
+		problem.Write(w, http.StatusConflict, "tx_state", err.Error())
+	case errors.Is(err, wire.ErrBadAmount):
+		problem.Write(w, http.StatusUnprocessableEntity, "bad_amount", err.Error())
+	case errors.Is(err, session.ErrInvalid):
+		problem.Write(w, http.StatusUnprocessableEntity, "invalid_request", err.Error())
+	default:
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		problem.Write(w, http.StatusInternalServerError, "internal", "the gateway failed; the request may be retried")
+	}
+}
+
+// enroll binds a device key to the user who created the pairing code.
+func (a *API) enroll(w http.ResponseWriter, r *http.Request) {
+	var req registry.EnrollRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	d, err := a.cfg.Registry.Enroll(r.Context(), req)
+	switch {
+	case err == nil:
+		a.log.Info("device enrolled", "device", d.ID, "user", d.User, "kind", d.Kind)
+		reply(w, http.StatusCreated, map[string]string{"device": d.ID, "user": d.User, "audience": a.cfg.Registry.Audience()})
+	case errors.Is(err, registry.ErrBadPairingCode):
+		problem.Write(w, http.StatusForbidden, "invalid_pairing_code", "the pairing code is unknown, used or expired")
+	case errors.Is(err, registry.ErrBadKind):
+		problem.Write(w, http.StatusBadRequest, "bad_request", err.Error())
+	default:
+		problem.Write(w, http.StatusBadRequest, "bad_request", err.Error())
+	}
+}
+
+type txView struct {
+	Tx          string       `json:"tx"`
+	State       wire.TxState `json:"state"`
+	Device      string       `json:"device"`
+	User        string       `json:"user"`
+	Code        string       `json:"code,omitempty"`
+	Reason      string       `json:"reason,omitempty"`
+	ConsentHash string       `json:"consent_hash,omitempty"`
+	ExpiresAt   *time.Time   `json:"expires_at,omitempty"`
+	Mandate     string       `json:"mandate,omitempty"`
+	Redemption  string       `json:"redemption,omitempty"`
+}
+
+func view(t *session.Tx) txView {
+	v := txView{Tx: t.ID, State: t.State, Device: t.Device, User: t.User, Reason: t.Reason, Mandate: t.Mandate, Redemption: t.Redemption}
+	if t.Code != wire.CodeUnknown {
+		v.Code = t.Code.String()
+	}
+	if t.Challenge != nil {
+		v.ConsentHash = t.Challenge.Hash
+		exp := time.UnixMilli(t.Challenge.Terms.ExpiresAt).UTC()
+		v.ExpiresAt = &exp
+	}
+	return v
+}
+
+func (a *API) purchaseRequest(w http.ResponseWriter, r *http.Request, agentID string) {
+	var pr session.PurchaseRequest
+	if !decode(w, r, &pr) {
+		return
+	}
+	if pr.Tx == "" {
+		problem.Write(w, http.StatusBadRequest, "bad_request", "tx is required")
+		return
+	}
+	t, err := a.cfg.Core.RequestPurchase(r.Context(), agentID, pr)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusCreated, view(t))
+}
+
+func (a *API) reject(w http.ResponseWriter, r *http.Request, agentID string) {
+	var req struct {
+		Code   string `json:"code"`
+		Reason string `json:"reason"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	code := wire.CodeRefused
+	if req.Code == wire.CodeNotUnderstood.String() {
+		code = wire.CodeNotUnderstood
+	}
+	t, err := a.cfg.Core.Reject(r.Context(), agentID, r.PathValue("tx"), code, req.Reason)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, view(t))
+}
+
+func (a *API) getTx(w http.ResponseWriter, r *http.Request, agentID string) {
+	t, err := a.cfg.Core.Tx(r.Context(), r.PathValue("tx"))
+	if err == nil && t.Agent != agentID {
+		err = session.ErrUnknownTx // an agent sees only its own transactions
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, view(t))
+}
+
+type redeemRequest struct {
+	Mandate  string      `json:"mandate"`
+	Amount   wire.Amount `json:"amount"`
+	Currency string      `json:"currency"`
+	Payee    string      `json:"payee"`
+}
+
+func (a *API) redeem(w http.ResponseWriter, r *http.Request, agentID string) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		problem.Write(w, http.StatusBadRequest, "idempotency_key_required", "an Idempotency-Key header is required")
+		return
+	}
+	var req redeemRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Mandate == "" || req.Currency == "" || req.Payee == "" {
+		problem.Write(w, http.StatusBadRequest, "bad_request", "mandate, amount, currency and payee are required")
+		return
+	}
+	red, replayed, err := a.cfg.Core.Redeem(r.Context(), authz.RedeemRequest{
+		Agent: agentID, Token: req.Mandate, Amount: req.Amount, Currency: req.Currency, Payee: req.Payee, IdempotencyKey: key,
+	})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+		status = http.StatusOK
+	}
+	reply(w, status, red)
+}
+
+func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
+	b, err := a.cfg.Keys.JWKS()
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	// As in reply: nothing more can be told to a client that went away.
+	_, _ = w.Write(b)
+}
+
+func (a *API) pairingCode(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		User string `json:"user"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	p, err := a.cfg.Registry.CreatePairingCode(r.Context(), req.User)
+	if errors.Is(err, registry.ErrBadUser) {
+		problem.Write(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	} else if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.log.Info("pairing code created", "user", p.User) // never the code itself
+	reply(w, http.StatusCreated, p)
+}
+
+func (a *API) devices(w http.ResponseWriter, r *http.Request) {
+	ds, err := a.cfg.Registry.Devices(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	type dv struct {
+		Device     string        `json:"device"`
+		User       string        `json:"user"`
+		Kind       registry.Kind `json:"kind"`
+		Name       string        `json:"name"`
+		EnrolledAt time.Time     `json:"enrolled_at"`
+		Revoked    bool          `json:"revoked"`
+	}
+	out := make([]dv, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, dv{d.ID, d.User, d.Kind, d.Name, d.EnrolledAt, d.Revoked})
+	}
+	reply(w, http.StatusOK, map[string]any{"devices": out})
+}
+
+func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
+	d, err := a.cfg.Registry.Revoke(r.Context(), r.PathValue("id"))
+	if errors.Is(err, registry.ErrUnknownDevice) {
+		problem.Write(w, http.StatusNotFound, "unknown_device", "no such device")
+		return
+	} else if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.cfg.Core.Disconnect(d.ID, wire.CodeDeviceRevoked, "the device was revoked")
+	a.log.Info("device revoked", "device", d.ID)
+	reply(w, http.StatusOK, map[string]any{"device": d.ID, "revoked": true})
+}

@@ -1,0 +1,383 @@
+// Package gateway assembles the earshot gateway: the Badger store, the device
+// registry, the session core, the WebSocket transport, the HTTP API and the embedded
+// reference agent, behind one Server with New, Run and Shutdown.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/earshot/earshot/authz"
+	"github.com/earshot/earshot/authz/kv"
+	"github.com/earshot/earshot/gateway/agent/refagent"
+	"github.com/earshot/earshot/gateway/api"
+	"github.com/earshot/earshot/gateway/registry"
+	"github.com/earshot/earshot/gateway/session"
+	"github.com/earshot/earshot/gateway/store"
+	"github.com/earshot/earshot/gateway/ws"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// AdminTokenFile is the admin token's file name in the data directory.
+const AdminTokenFile = "admin.token"
+
+// AddrFile is the file in the data directory that holds the listening address while
+// the gateway runs.
+const AddrFile = "gateway.addr"
+
+// Config configures a Server. The zero value runs with the embedded defaults.
+type Config struct {
+	// DataDir holds the store and the admin token; default "./data".
+	DataDir string
+	// Listen is the HTTP and WebSocket address; default "127.0.0.1:8080". Port 0
+	// picks a free port (see Server.Addr).
+	Listen string
+	// InMemory keeps the store in memory (tests); the admin token is still written
+	// to DataDir.
+	InMemory bool
+	// ConsentTTL is how long a prompt stays open; default 60s.
+	ConsentTTL time.Duration
+	// MandateTTL is how long a mandate may be redeemed; default 10m.
+	MandateTTL time.Duration
+	// Heartbeat is the WebSocket ping interval; default 25s.
+	Heartbeat time.Duration
+	// CatalogFile replaces the reference agent's embedded demo catalogue.
+	CatalogFile string
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is a running gateway.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	db    *store.DB
+	core  *session.Core
+	ws    *ws.Server
+	agent *refagent.Agent
+	http  *http.Server
+	ln    net.Listener
+	admin string
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// New opens the store, loads or creates the gateway's identity and keys, and binds
+// the listener. Run serves.
+func New(cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "./data"
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8080"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "gateway")}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("gateway: data dir: %w", err)
+	}
+	admin, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, AdminTokenFile))
+	if err != nil {
+		return nil, err
+	}
+	s.admin = admin
+	s.db, err = store.Open(store.Config{Dir: filepath.Join(cfg.DataDir, "badger"), InMemory: cfg.InMemory, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if err := s.build(); err != nil {
+		// The store is closed so its lock file is released for the next attempt.
+		_ = s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) build() error {
+	// New takes no context (the Server shape is New, Run, Shutdown); its set-up is a
+	// handful of local store operations.
+	ctx := context.Background()
+	id, err := metaOrCreate(ctx, s.db, "gateway-id", func() (string, error) { return randomHex(8) })
+	if err != nil {
+		return err
+	}
+	keys, err := loadKeys(ctx, s.db)
+	if err != nil {
+		return err
+	}
+	reg, err := registry.New(registry.Config{Store: s.db, Audience: "earshot:" + id})
+	if err != nil {
+		return err
+	}
+	s.ln, err = net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: listen: %w", err)
+	}
+	apiKey, err := reg.NewAPIKey()
+	if err != nil {
+		return err
+	}
+	if err := reg.SetAPIKey(ctx, "refagent", apiKey); err != nil {
+		return err
+	}
+	var cat *refagent.Catalog // nil: the agent's embedded demo catalogue
+	if s.cfg.CatalogFile != "" {
+		f, err := os.Open(s.cfg.CatalogFile)
+		if err != nil {
+			return fmt.Errorf("gateway: catalogue: %w", err)
+		}
+		defer f.Close()
+		if cat, err = refagent.LoadCatalog(f); err != nil {
+			return fmt.Errorf("gateway: catalogue %s: %w", s.cfg.CatalogFile, err)
+		}
+	}
+	s.agent, err = refagent.New(refagent.Config{
+		BaseURL: "http://" + s.ln.Addr().String(), APIKey: apiKey, ID: "refagent", Catalog: cat, Logger: s.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	metrics := session.NewMetrics()
+	s.core, err = session.New(session.Config{
+		Store: s.db, Registry: reg, Keys: keys, Agent: s.agent, Issuer: "earshot:" + id,
+		ConsentTTL: s.cfg.ConsentTTL, MandateTTL: s.cfg.MandateTTL, Heartbeat: s.cfg.Heartbeat,
+		Logger: s.cfg.Logger, Metrics: metrics,
+	})
+	if err != nil {
+		return err
+	}
+	s.ws, err = ws.New(ws.Config{Core: s.core, Registry: reg, Logger: s.cfg.Logger, PingInterval: s.cfg.Heartbeat})
+	if err != nil {
+		return err
+	}
+	a, err := api.New(api.Config{Core: s.core, Registry: reg, Keys: keys, AdminToken: s.admin, Logger: s.cfg.Logger})
+	if err != nil {
+		return err
+	}
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	promReg.MustRegister(metrics.Collectors()...)
+	promReg.MustRegister(s.ws.Metrics().Collectors()...)
+	promReg.MustRegister(storeCollector(s.db)...)
+
+	mux := http.NewServeMux()
+	mux.Handle(ws.Path, s.ws)
+	a.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n")) // nothing to do if the prober left
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// Addr is the address the gateway listens on.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is the gateway's base URL.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Run serves until ctx ends, then shuts down with a fresh 10-second budget.
+func (s *Server) Run(ctx context.Context) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Add(2)
+	go func() { defer wg.Done(); errc <- s.db.Run(runCtx) }()
+	go func() { defer wg.Done(); errc <- s.agent.Run(runCtx) }()
+	if err := s.core.Start(runCtx); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
+	s.log.Info("earshot gateway listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir,
+		"recogniser", "none (text utterances only; voice comes with the speech issue)",
+		"admin_token_file", filepath.Join(s.cfg.DataDir, AdminTokenFile))
+	go func() { errc <- s.http.Serve(s.ln) }()
+	// The address file lets scripts and the simulator find a gateway started on port 0.
+	addrFile := filepath.Join(s.cfg.DataDir, AddrFile)
+	if err := os.WriteFile(addrFile, []byte(s.Addr()+"\n"), 0o644); err != nil {
+		s.log.Warn("could not write the address file", "path", addrFile, "err", err)
+	}
+	defer func() {
+		// A stale address file is harmless: the next start overwrites it.
+		_ = os.Remove(addrFile)
+	}()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+	}
+	shutCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer stop()
+	if serr := s.Shutdown(shutCtx); err == nil {
+		err = serr
+	}
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// Shutdown stops accepting, disconnects devices with a reconnectable code, and closes
+// the store. Idempotent.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		s.log.Info("shutting down")
+		errs := []error{s.http.Shutdown(ctx)}
+		s.core.Close()
+		errs = append(errs, s.ws.Shutdown(ctx))
+		errs = append(errs, s.db.Close())
+		s.stopErr = errors.Join(errs...)
+	})
+	return s.stopErr
+}
+
+func loadOrCreateSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if tok := strings.TrimSpace(string(b)); len(tok) >= 32 {
+			return tok, nil
+		}
+		return "", fmt.Errorf("gateway: %s is too short; delete it to make a new one", path)
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("gateway: admin token: %w", err)
+	}
+	tok, err := randomHex(32)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("gateway: admin token: %w", err)
+	}
+	return tok, nil
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("gateway: random: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func metaOrCreate(ctx context.Context, st kv.Store, name string, mk func() (string, error)) (string, error) {
+	var v string
+	err := st.Update(ctx, func(txn kv.Txn) error {
+		b, err := txn.Get([]byte("meta/" + name))
+		if err == nil {
+			v = string(b)
+			return nil
+		} else if !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+		if v, err = mk(); err != nil {
+			return err
+		}
+		return txn.Set([]byte("meta/"+name), []byte(v))
+	})
+	return v, err
+}
+
+// loadKeys loads the mandate signing keys, creating the first one on first start.
+func loadKeys(ctx context.Context, st kv.Store) (*authz.KeySet, error) {
+	var (
+		keys   []*authz.SigningKey
+		active string
+	)
+	err := st.View(ctx, func(txn kv.Txn) error {
+		if b, err := txn.Get([]byte("meta/mandate-active-kid")); err == nil {
+			active = string(b)
+		} else if !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+		return txn.Scan([]byte("keys/mandate/"), func(_, v []byte) (bool, error) {
+			k, err := authz.ParseSigningKey(v)
+			if err != nil {
+				return false, err
+			}
+			keys = append(keys, k)
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: mandate keys: %w", err)
+	}
+	if active == "" {
+		k, err := authz.GenerateSigningKey(rand.Reader, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		pem, err := k.MarshalPEM()
+		if err != nil {
+			return nil, err
+		}
+		err = st.Update(ctx, func(txn kv.Txn) error {
+			if err := txn.Set([]byte("keys/mandate/"+k.KID()), pem); err != nil {
+				return err
+			}
+			return txn.Set([]byte("meta/mandate-active-kid"), []byte(k.KID()))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("gateway: mandate keys: %w", err)
+		}
+		keys, active = append(keys, k), k.KID()
+	}
+	var (
+		act    *authz.SigningKey
+		others []*authz.SigningKey
+	)
+	for _, k := range keys {
+		if k.KID() == active {
+			act = k
+		} else {
+			others = append(others, k)
+		}
+	}
+	if act == nil {
+		return nil, fmt.Errorf("gateway: active mandate key %s is missing from the store", active)
+	}
+	return authz.NewKeySet(act, others...)
+}
+
+func storeCollector(db *store.DB) []prometheus.Collector {
+	g := func(name, help string, f func(store.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(db.Stats()) })
+	}
+	return []prometheus.Collector{
+		g("earshot_store_lsm_bytes", "Badger LSM size.", func(s store.Stats) float64 { return float64(s.LSMBytes) }),
+		g("earshot_store_vlog_bytes", "Badger value log size.", func(s store.Stats) float64 { return float64(s.VlogBytes) }),
+		g("earshot_store_syncs", "Group-commit syncs performed.", func(s store.Stats) float64 { return float64(s.Syncs) }),
+		g("earshot_store_commits", "Durable commits.", func(s store.Stats) float64 { return float64(s.Commits) }),
+	}
+}

@@ -1,0 +1,27 @@
+// Package session is the gateway's transport-agnostic core: one durable session per
+// device, the downlink outbox with seq and ack, resume after a reconnect, and the
+// per-transaction state machine from utterance to redemption.
+//
+// A transport (gateway/ws, later MQTT and WebRTC) authenticates a device, calls
+// Core.Attach with a Transport, and feeds every uplink frame to Conn.Handle. The core
+// never blocks on a device: downlink frames are first written to the device's outbox in
+// the store (in the same transaction as the state change they report), then flushed in
+// seq order to the live connection, if any. What the device acknowledges is deleted;
+// what it does not is sent again after it reconnects, in order, with the same seq.
+//
+// Transactions move through these states (wire.TxState); every transition is written
+// with the outbox frame that reports it, in one durable transaction:
+//
+//	from       to                        on
+//	received   requested -> prompted     the agent's purchase request (challenge issued)
+//	received   rejected                  the agent did not understand, or a rule refused
+//	prompted   confirmed -> mandated     a verified approval (mandate signed and recorded)
+//	prompted   declined                  a verified decline
+//	prompted   expired                   the challenge's expiry passed unanswered
+//	mandated   redeemed                  the agent redeemed the mandate (ledger, same txn)
+//	any open   failed                    an internal failure after consent
+//
+// After a restart, Start re-arms expiry timers for open prompts and hands intents and
+// mandates that the agent had not finished with back to it (agents key work by tx and
+// redeem idempotently, so a repeat is harmless).
+package session

@@ -1,0 +1,69 @@
+package session
+
+import (
+	"github.com/earshot/earshot/device/wire"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the session core's Prometheus collectors.
+type Metrics struct {
+	Connected   *prometheus.GaugeVec
+	Utterances  prometheus.Counter
+	Prompts     prometheus.Counter
+	Decisions   *prometheus.CounterVec
+	Final       *prometheus.CounterVec
+	Refusals    *prometheus.CounterVec
+	Downlink    prometheus.Counter
+	Redemptions *prometheus.CounterVec
+	AgentDrops  *prometheus.CounterVec
+}
+
+// NewMetrics returns unregistered collectors; Register them with a registry.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		Connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "earshot_devices_connected", Help: "Devices with a live connection, by transport.",
+		}, []string{"transport"}),
+		Utterances: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "earshot_utterances_total", Help: "Utterances that opened a transaction.",
+		}),
+		Prompts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "earshot_prompts_total", Help: "Consent prompts sent to devices.",
+		}),
+		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "earshot_decisions_total", Help: "Verified user decisions on prompts.",
+		}, []string{"decision"}),
+		Final: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "earshot_transactions_final_total", Help: "Transactions that reached a final state.",
+		}, []string{"state"}),
+		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "earshot_device_refusals_total", Help: "Device requests refused, by code.",
+		}, []string{"code"}),
+		Downlink: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "earshot_downlink_frames_total", Help: "Sequenced downlink frames written to connections (re-sends included).",
+		}),
+		Redemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "earshot_redemptions_total", Help: "Mandate redemption attempts, by result.",
+		}, []string{"result"}),
+		AgentDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "earshot_agent_deliveries_abandoned_total", Help: "Deliveries to the agent given up until the next start.",
+		}, []string{"what"}),
+	}
+}
+
+// Collectors lists every collector, for registration.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Connected, m.Utterances, m.Prompts, m.Decisions, m.Final, m.Refusals, m.Downlink, m.Redemptions, m.AgentDrops}
+}
+
+func (m *Metrics) connected(transport string, d float64) {
+	m.Connected.WithLabelValues(transport).Add(d)
+}
+func (m *Metrics) utterance()               { m.Utterances.Inc() }
+func (m *Metrics) prompt()                  { m.Prompts.Inc() }
+func (m *Metrics) decision(d wire.Decision) { m.Decisions.WithLabelValues(string(d)).Inc() }
+func (m *Metrics) final(s wire.TxState)     { m.Final.WithLabelValues(string(s)).Inc() }
+func (m *Metrics) refused(c wire.Code)      { m.Refusals.WithLabelValues(c.String()).Inc() }
+func (m *Metrics) downlink()                { m.Downlink.Inc() }
+func (m *Metrics) redemption(result string) { m.Redemptions.WithLabelValues(result).Inc() }
+func (m *Metrics) agentDrop(what string)    { m.AgentDrops.WithLabelValues(what).Inc() }
