@@ -20,6 +20,7 @@ import (
 
 	"github.com/earshot/earshot/authz"
 	"github.com/earshot/earshot/authz/kv"
+	"github.com/earshot/earshot/gateway/agent"
 	"github.com/earshot/earshot/gateway/agent/refagent"
 	"github.com/earshot/earshot/gateway/api"
 	"github.com/earshot/earshot/gateway/registry"
@@ -58,6 +59,16 @@ type Config struct {
 	CatalogFile string
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// NewAgent, if set, replaces the embedded reference agent. It is given the
+	// gateway's base URL and a fresh API key for the REST API.
+	NewAgent func(baseURL, apiKey string) (Agent, error)
+}
+
+// Agent is an in-process agent the gateway runs: an agent.Agent with its own
+// goroutines, owned by Run.
+type Agent interface {
+	agent.Agent
+	Run(ctx context.Context) error
 }
 
 // Server is a running gateway.
@@ -67,7 +78,7 @@ type Server struct {
 	db    *store.DB
 	core  *session.Core
 	ws    *ws.Server
-	agent *refagent.Agent
+	agent Agent
 	http  *http.Server
 	ln    net.Listener
 	admin string
@@ -97,7 +108,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.admin = admin
-	s.db, err = store.Open(store.Config{Dir: filepath.Join(cfg.DataDir, "badger"), InMemory: cfg.InMemory, Logger: cfg.Logger})
+	sc := store.Config{InMemory: cfg.InMemory, Logger: cfg.Logger}
+	if !cfg.InMemory {
+		sc.Dir = filepath.Join(cfg.DataDir, "badger")
+	}
+	s.db, err = store.Open(sc)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -133,24 +148,10 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
-	if err := reg.SetAPIKey(ctx, "refagent", apiKey); err != nil {
+	if s.agent, err = s.newAgent(apiKey); err != nil {
 		return err
 	}
-	var cat *refagent.Catalog // nil: the agent's embedded demo catalogue
-	if s.cfg.CatalogFile != "" {
-		f, err := os.Open(s.cfg.CatalogFile)
-		if err != nil {
-			return fmt.Errorf("gateway: catalogue: %w", err)
-		}
-		defer f.Close()
-		if cat, err = refagent.LoadCatalog(f); err != nil {
-			return fmt.Errorf("gateway: catalogue %s: %w", s.cfg.CatalogFile, err)
-		}
-	}
-	s.agent, err = refagent.New(refagent.Config{
-		BaseURL: "http://" + s.ln.Addr().String(), APIKey: apiKey, ID: "refagent", Catalog: cat, Logger: s.cfg.Logger,
-	})
-	if err != nil {
+	if err := reg.SetAPIKey(ctx, s.agent.ID(), apiKey); err != nil {
 		return err
 	}
 	metrics := session.NewMetrics()
@@ -194,6 +195,26 @@ func (s *Server) build() error {
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return nil
+}
+
+// newAgent makes the configured agent, by default the reference agent.
+func (s *Server) newAgent(apiKey string) (Agent, error) {
+	base := "http://" + s.ln.Addr().String()
+	if s.cfg.NewAgent != nil {
+		return s.cfg.NewAgent(base, apiKey)
+	}
+	var cat *refagent.Catalog // nil: the agent's embedded demo catalogue
+	if s.cfg.CatalogFile != "" {
+		f, err := os.Open(s.cfg.CatalogFile)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: catalogue: %w", err)
+		}
+		defer f.Close()
+		if cat, err = refagent.LoadCatalog(f); err != nil {
+			return nil, fmt.Errorf("gateway: catalogue %s: %w", s.cfg.CatalogFile, err)
+		}
+	}
+	return refagent.New(refagent.Config{BaseURL: base, APIKey: apiKey, ID: "refagent", Catalog: cat, Logger: s.cfg.Logger})
 }
 
 // Addr is the address the gateway listens on.

@@ -327,9 +327,23 @@ func (r *Registry) useNonce(n string, exp, now time.Time) bool {
 	return true
 }
 
-// SetAPIKey registers an agent API key (stored hashed) for the agent id.
+// SetAPIKey makes key (stored hashed) the agent's API key, replacing its previous one.
 func (r *Registry) SetAPIKey(ctx context.Context, agentID, key string) error {
-	return r.cfg.Store.Update(ctx, func(txn kv.Txn) error { return txn.Set(apiKeyKey(key), []byte(agentID)) })
+	return r.cfg.Store.Update(ctx, func(txn kv.Txn) error {
+		old, err := txn.Get(agentKey(agentID))
+		switch {
+		case err == nil:
+			if err := txn.Delete([]byte("apikey/" + string(old))); err != nil {
+				return err
+			}
+		case !errors.Is(err, kv.ErrNotFound):
+			return err
+		}
+		if err := txn.Set(agentKey(agentID), []byte(hashHex(key))); err != nil {
+			return err
+		}
+		return txn.Set(apiKeyKey(key), []byte(agentID))
+	})
 }
 
 // NewAPIKey returns a fresh random API key with the "esk_" prefix.
@@ -366,3 +380,4 @@ func hashHex(s string) string {
 func pairKey(code string) []byte { return []byte("pair/" + hashHex(code)) }
 func deviceKey(id string) []byte { return []byte("dev/" + id) }
 func apiKeyKey(k string) []byte  { return []byte("apikey/" + hashHex(k)) }
+func agentKey(id string) []byte  { return []byte("agent/" + id) }
