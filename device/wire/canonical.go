@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -26,7 +27,7 @@ func Canonicalize(in []byte) ([]byte, error) {
 	if err := canonValue(dec, &out, 0); err != nil {
 		return nil, fmt.Errorf("wire: canonical json: %w", err)
 	}
-	if _, err := dec.Token(); err == nil {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("wire: canonical json: trailing data")
 	}
 	return out.Bytes(), nil
@@ -65,6 +66,9 @@ func canonValue(dec *json.Decoder, out *bytes.Buffer, depth int) error {
 		f, err := strconv.ParseFloat(string(v), 64)
 		if err != nil || math.IsInf(f, 0) {
 			return fmt.Errorf("number %s out of range", v)
+		}
+		if f == 0 {
+			f = 0 // -0 serialises as 0 (RFC 8785 Appendix B)
 		}
 		b, err := json.Marshal(f) // encoding/json formats float64 as ECMAScript does
 		if err != nil {

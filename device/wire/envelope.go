@@ -23,8 +23,15 @@ const (
 	MaxNameBytes  = 128      // merchant and item names, skus, options
 )
 
-// ErrTooLarge reports a frame or field over its size limit.
-var ErrTooLarge = errors.New("wire: too large")
+// Decoding errors.
+var (
+	// ErrTooLarge reports a frame or field over its size limit.
+	ErrTooLarge = errors.New("wire: too large")
+	// ErrFrameTooLarge reports a whole frame over MaxFrameBytes; it wraps ErrTooLarge.
+	ErrFrameTooLarge = fmt.Errorf("%w: frame", ErrTooLarge)
+	// ErrVersion reports an envelope of a protocol version this package does not speak.
+	ErrVersion = errors.New("wire: unsupported version")
+)
 
 // Type names a message. The zero value is not a valid type.
 type Type string
@@ -78,7 +85,7 @@ func (e *Envelope) Known() bool { return e.Type.Known() }
 func Decode(frame []byte) (Envelope, error) {
 	var e Envelope
 	if len(frame) > MaxFrameBytes {
-		return e, fmt.Errorf("%w: frame of %d bytes, limit %d", ErrTooLarge, len(frame), MaxFrameBytes)
+		return e, fmt.Errorf("%w of %d bytes, limit %d", ErrFrameTooLarge, len(frame), MaxFrameBytes)
 	}
 	if len(bytes.TrimSpace(frame)) == 0 {
 		return e, errors.New("wire: empty frame")
@@ -87,7 +94,7 @@ func Decode(frame []byte) (Envelope, error) {
 		return e, fmt.Errorf("wire: envelope: %w", err)
 	}
 	if e.V != Version {
-		return e, fmt.Errorf("wire: version %d, want %d", e.V, Version)
+		return e, fmt.Errorf("%w: %d, want %d", ErrVersion, e.V, Version)
 	}
 	if e.Type == "" {
 		return e, errors.New("wire: envelope without type")
@@ -125,19 +132,31 @@ func Encode(h Envelope, b Body) ([]byte, error) {
 	if err := b.Validate(); err != nil {
 		return nil, fmt.Errorf("wire: encode %s: %w", b.Type(), err)
 	}
-	raw, err := json.Marshal(b)
+	raw, err := marshal(b)
 	if err != nil {
 		return nil, fmt.Errorf("wire: encode %s: %w", b.Type(), err)
 	}
 	h.V, h.Type, h.Body = Version, b.Type(), raw
-	frame, err := json.Marshal(h)
+	frame, err := marshal(h)
 	if err != nil {
 		return nil, fmt.Errorf("wire: encode %s: %w", b.Type(), err)
 	}
 	if len(frame) > MaxFrameBytes {
-		return nil, fmt.Errorf("%w: %s frame of %d bytes, limit %d", ErrTooLarge, b.Type(), len(frame), MaxFrameBytes)
+		return nil, fmt.Errorf("%w: %s frame of %d bytes, limit %d", ErrFrameTooLarge, b.Type(), len(frame), MaxFrameBytes)
 	}
 	return frame, nil
+}
+
+// marshal is json.Marshal without HTML escaping: "<" stays one byte, so a frame that
+// decodes within the limits re-encodes within them too.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Body is a message body of protocol v1.

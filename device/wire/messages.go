@@ -53,6 +53,8 @@ type ConfirmRequest struct {
 	Hash    string   `json:"hash"`
 	Text    string   `json:"text"`
 	Methods []Method `json:"methods"` // verification methods the gateway accepts
+	// Ref is the id of the utterance the transaction came from, when there was one.
+	Ref string `json:"ref,omitempty"`
 }
 
 // Decision is the user's answer to a prompt.
@@ -187,7 +189,7 @@ func (u *Utterance) Validate() error {
 }
 
 func (c *ConfirmRequest) Validate() error {
-	if err := firstErr(id("tx", c.Tx), required("hash", c.Hash), maxLen("hash", c.Hash, MaxIDBytes),
+	if err := firstErr(id("tx", c.Tx), id("hash", c.Hash), maxLen("ref", c.Ref, MaxIDBytes),
 		required("text", c.Text), maxLen("text", c.Text, MaxTextBytes)); err != nil {
 		return err
 	}
@@ -203,8 +205,7 @@ func (c *ConfirmRequest) Validate() error {
 }
 
 func (c *Confirm) Validate() error {
-	if err := firstErr(id("tx", c.Tx), required("hash", c.Hash), maxLen("hash", c.Hash, MaxIDBytes),
-		required("sig", c.Sig), maxLen("sig", c.Sig, 128)); err != nil {
+	if err := firstErr(id("tx", c.Tx), id("hash", c.Hash), required("sig", c.Sig), maxLen("sig", c.Sig, 128)); err != nil {
 		return err
 	}
 	if c.Decision != DecisionApprove && c.Decision != DecisionDecline {
@@ -260,7 +261,19 @@ func maxLen(field, v string, limit int) error {
 	return nil
 }
 
-func id(field, v string) error { return firstErr(required(field, v), maxLen(field, v, MaxIDBytes)) }
+// id checks an identifier: present, within MaxIDBytes, and free of control characters
+// and spaces (so a newline cannot shift fields in a signing input).
+func id(field, v string) error {
+	if err := firstErr(required(field, v), maxLen(field, v, MaxIDBytes)); err != nil {
+		return err
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] <= ' ' || v[i] == 0x7f {
+			return fmt.Errorf("%s: control character or space at byte %d", field, i)
+		}
+	}
+	return nil
+}
 
 func optionalCurrency(c string) error {
 	if c == "" {

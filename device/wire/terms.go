@@ -162,7 +162,7 @@ func (t *Terms) Validate() error {
 
 // Canonical returns the terms' RFC 8785 canonical JSON.
 func (t *Terms) Canonical() ([]byte, error) {
-	raw, err := json.Marshal(t)
+	raw, err := marshal(t)
 	if err != nil {
 		return nil, fmt.Errorf("wire: terms: %w", err)
 	}

@@ -136,7 +136,7 @@ func promptText(t wire.Terms) string {
 }
 
 func (t *Tx) promptBody() *wire.ConfirmRequest {
-	return &wire.ConfirmRequest{Tx: t.ID, Terms: t.Challenge.Terms, Hash: t.Challenge.Hash, Text: t.Prompt, Methods: t.Challenge.Methods}
+	return &wire.ConfirmRequest{Tx: t.ID, Terms: t.Challenge.Terms, Hash: t.Challenge.Hash, Text: t.Prompt, Methods: t.Challenge.Methods, Ref: t.Ref}
 }
 
 // Reject ends a transaction the agent will not propose a purchase for.

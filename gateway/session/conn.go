@@ -46,11 +46,17 @@ func (cn *Conn) Detach() {
 func (cn *Conn) Handle(ctx context.Context, frame []byte) error {
 	env, err := wire.Decode(frame)
 	if err != nil {
-		if errors.Is(err, wire.ErrTooLarge) {
+		code := wire.CodeBadRequest
+		switch {
+		case errors.Is(err, wire.ErrFrameTooLarge):
 			return wire.NewError(wire.CodeFrameTooLarge, err.Error())
+		case errors.Is(err, wire.ErrVersion):
+			code = wire.CodeUnsupportedVersion
+		case errors.Is(err, wire.ErrTooLarge):
+			code = wire.CodeTooLarge
 		}
-		cn.core.m.refused(wire.CodeBadRequest)
-		cn.reply(env.ID, wire.NewError(wire.CodeBadRequest, err.Error()))
+		cn.core.m.refused(code)
+		cn.reply(env.ID, wire.NewError(code, err.Error()))
 		return nil
 	}
 	if !env.Known() {
@@ -59,8 +65,11 @@ func (cn *Conn) Handle(ctx context.Context, frame []byte) error {
 	body := wire.NewBody(env.Type)
 	if err := wire.DecodeBody(env, body); err != nil {
 		code := wire.CodeBadRequest
-		if errors.Is(err, wire.ErrBadAmount) {
+		switch {
+		case errors.Is(err, wire.ErrBadAmount):
 			code = wire.CodeBadAmount
+		case errors.Is(err, wire.ErrTooLarge):
+			code = wire.CodeTooLarge
 		}
 		cn.core.m.refused(code)
 		cn.reply(env.ID, &wire.Error{Code: code, Message: err.Error(), Ref: env.ID})

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -478,6 +479,23 @@ func TestUtteranceRules(t *testing.T) {
 			t.Fatal(err)
 		}
 		if e := body[wire.Error](t, only(t, ft.take(t), wire.TypeError)); e.Code != wire.CodeBadRequest {
+			t.Fatalf("code %s", e.Code)
+		}
+	})
+	t.Run("another protocol version is answered with unsupported_version", func(t *testing.T) {
+		if err := cn.Handle(t.Context(), []byte(`{"v":2,"type":"ping","id":"v2"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if e := body[wire.Error](t, only(t, ft.take(t), wire.TypeError)); e.Code != wire.CodeUnsupportedVersion {
+			t.Fatalf("code %s", e.Code)
+		}
+	})
+	t.Run("an oversize field is answered with too_large, not a disconnect", func(t *testing.T) {
+		f := []byte(`{"v":1,"type":"utterance","id":"x","body":{"text":"` + strings.Repeat("a", wire.MaxTextBytes+1) + `","ptt":true}}`)
+		if err := cn.Handle(t.Context(), f); err != nil {
+			t.Fatal(err)
+		}
+		if e := body[wire.Error](t, only(t, ft.take(t), wire.TypeError)); e.Code != wire.CodeTooLarge {
 			t.Fatalf("code %s", e.Code)
 		}
 	})

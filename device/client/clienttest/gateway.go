@@ -1,0 +1,387 @@
+// Package clienttest is a fake earshot gateway for tests of device code (the device
+// client, the firmware simulator). It speaks just enough of the gateway's HTTP surface
+// and of protocol v1 to drive a device through a purchase: enrolment with pairing
+// codes, the admin pairing-code endpoint, the WebSocket device endpoint with token
+// checks and RFC 9457 refusals, hello/resume, utterance -> confirm.request (or a
+// not_understood rejection), confirm verification (hash and Ed25519 signature),
+// tx.result mandated -> redeemed, declined, expired, tx.status, seq/ack with re-send
+// of unacknowledged messages, and knobs to inject faults.
+//
+// It is not the gateway: no persistence, no agent, no risk rules. It imports nothing
+// under gateway/.
+package clienttest
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/earshot/earshot/device/identity"
+	"github.com/earshot/earshot/device/wire"
+)
+
+// Offer is what the fake agent proposes for one utterance.
+type Offer struct {
+	Merchant wire.Merchant
+	Items    []wire.Item
+	Currency string
+}
+
+// DefaultOffers returns the demo catalogue the simulator's scenarios assume, keyed by
+// the lower-case utterance: two oat lattes (2 x 550 USD cents at Earshot Coffee), a
+// large americano (450) and black leggings (8900 at Earshot Outfitters).
+func DefaultOffers() map[string]Offer {
+	coffee := wire.Merchant{ID: "mer_coffee", Name: "Earshot Coffee"}
+	latte := wire.Item{SKU: "latte-oat", Name: "Oat latte", Qty: 2, UnitAmount: 550}
+	americano := wire.Item{SKU: "americano", Name: "Americano", Qty: 1, UnitAmount: 450, Options: []string{"large"}}
+	leggings := wire.Item{SKU: "leggings-black", Name: "Black leggings", Qty: 1, UnitAmount: 8900}
+	return map[string]Offer{
+		"buy two oat lattes":     {Merchant: coffee, Items: []wire.Item{latte}, Currency: "USD"},
+		"two oat lattes":         {Merchant: coffee, Items: []wire.Item{latte}, Currency: "USD"},
+		"a large americano":      {Merchant: coffee, Items: []wire.Item{americano}, Currency: "USD"},
+		"buy a large americano":  {Merchant: coffee, Items: []wire.Item{americano}, Currency: "USD"},
+		"buy the black leggings": {Merchant: wire.Merchant{ID: "mer_outfitters", Name: "Earshot Outfitters"}, Items: []wire.Item{leggings}, Currency: "USD"},
+	}
+}
+
+// Config configures a fake gateway. Zero values are working defaults.
+type Config struct {
+	// Audience is the device-token audience. Default: "earshot:fake".
+	Audience string
+	// Offers maps a lower-case, trimmed utterance to the purchase the fake agent
+	// proposes; anything else is rejected as not_understood. Default: DefaultOffers().
+	Offers map[string]Offer
+	// PromptTTL is how long a prompt stays open before it expires. Default: 30 s.
+	PromptTTL time.Duration
+	// Heartbeat is the heartbeat_s announced in hello.ok. Default: 0 (none).
+	Heartbeat int
+}
+
+// Gateway is a running fake gateway on a loopback httptest server.
+type Gateway struct {
+	cfg        Config
+	srv        *httptest.Server
+	adminToken string
+
+	mu         sync.Mutex
+	closed     bool
+	codes      map[string]string // pairing code -> user
+	devices    map[string]*device
+	txs        map[string]*tx
+	nonces     map[string]bool
+	tamper     func(*wire.ConfirmRequest)
+	ignoreAcks bool
+	timers     map[*time.Timer]bool
+	handlers   sync.WaitGroup // WebSocket sessions
+}
+
+type device struct {
+	id, user, kind, name string
+	pub                  ed25519.PublicKey
+	revoked              bool
+	session, resume      string
+	nextSeq, acked       uint64
+	history              map[uint64][]byte // every seq'd frame sent, for Resend
+	conn                 *websocket.Conn
+	hellos               []wire.Hello
+	confirms             []wire.Confirm
+	uplinks              map[wire.Type]int
+}
+
+type tx struct {
+	id, device, ref string
+	state           wire.TxState
+	terms           wire.Terms
+	hash            string
+	methods         []wire.Method
+	mandate         string
+}
+
+// New starts a fake gateway. Close it when done.
+func New(cfg Config) *Gateway {
+	if cfg.Audience == "" {
+		cfg.Audience = "earshot:fake"
+	}
+	if cfg.Offers == nil {
+		cfg.Offers = DefaultOffers()
+	}
+	if cfg.PromptTTL <= 0 {
+		cfg.PromptTTL = 30 * time.Second
+	}
+	g := &Gateway{
+		cfg: cfg, adminToken: newID("adm"),
+		codes: map[string]string{}, devices: map[string]*device{}, txs: map[string]*tx{},
+		nonces: map[string]bool{}, timers: map[*time.Timer]bool{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/enroll", g.serveEnroll)
+	mux.HandleFunc("POST /admin/v1/pairing-codes", g.servePairingCode)
+	mux.HandleFunc("GET /v1/device", g.serveDevice)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	g.srv = httptest.NewServer(mux)
+	return g
+}
+
+// URL returns the gateway's base URL, http://127.0.0.1:port.
+func (g *Gateway) URL() string { return g.srv.URL }
+
+// DeviceURL returns the WebSocket device endpoint.
+func (g *Gateway) DeviceURL() string {
+	return "ws" + strings.TrimPrefix(g.srv.URL, "http") + "/v1/device"
+}
+
+// Audience returns the device-token audience.
+func (g *Gateway) Audience() string { return g.cfg.Audience }
+
+// AdminToken returns the bearer token of the admin API.
+func (g *Gateway) AdminToken() string { return g.adminToken }
+
+// WriteAdminToken writes the admin token to dir/admin.token (mode 0600), as the real
+// gateway does in its data directory.
+func (g *Gateway) WriteAdminToken(dir string) error {
+	return os.WriteFile(filepath.Join(dir, "admin.token"), []byte(g.adminToken+"\n"), 0o600)
+}
+
+// PairingCode creates a one-time pairing code for user.
+func (g *Gateway) PairingCode(user string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	code := strings.ToUpper(newID("")[:4] + "-" + newID("")[:4])
+	g.codes[code] = user
+	return code
+}
+
+// Close closes every device connection, stops the prompt timers and the server.
+func (g *Gateway) Close() {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return
+	}
+	g.closed = true
+	for t := range g.timers {
+		t.Stop()
+	}
+	for _, d := range g.devices {
+		if d.conn != nil {
+			_ = d.conn.Close() // the session's reader sees the error and returns
+		}
+	}
+	g.mu.Unlock()
+	g.handlers.Wait()
+	g.srv.Close()
+}
+
+// SetTamper installs f to modify every prompt after its hash was computed, as a
+// compromised gateway or a man in the middle would.
+func (g *Gateway) SetTamper(f func(*wire.ConfirmRequest)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.tamper = f
+}
+
+// SetIgnoreAcks makes the gateway forget acks and ignore hello.last_ack, so that it
+// re-sends every message on every connection.
+func (g *Gateway) SetIgnoreAcks(v bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ignoreAcks = v
+}
+
+// Revoke revokes a device; its next connection is refused with device_revoked.
+func (g *Gateway) Revoke(deviceID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if d := g.devices[deviceID]; d != nil {
+		d.revoked = true
+	}
+}
+
+// Forget deletes a device, as a gateway whose data was reset would; its next
+// connection is refused with unknown_device.
+func (g *Gateway) Forget(deviceID string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if d := g.devices[deviceID]; d != nil {
+		if d.conn != nil {
+			_ = d.conn.Close() // its reader returns
+		}
+		delete(g.devices, deviceID)
+	}
+}
+
+// Push queues a downlink message for a device, sends it if the device is connected and
+// returns its seq.
+func (g *Gateway) Push(deviceID string, b wire.Body) (uint64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d := g.devices[deviceID]
+	if d == nil {
+		return 0, fmt.Errorf("clienttest: unknown device %s", deviceID)
+	}
+	return g.pushLocked(d, b)
+}
+
+// Resend writes an already sent message again, as a gateway that lost track would.
+func (g *Gateway) Resend(deviceID string, seq uint64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d := g.devices[deviceID]
+	if d == nil || d.history[seq] == nil {
+		return fmt.Errorf("clienttest: no seq %d for %s", seq, deviceID)
+	}
+	if d.conn == nil {
+		return errors.New("clienttest: device not connected")
+	}
+	return g.writeLocked(d, d.history[seq])
+}
+
+// Disconnect closes a device's connection with a close code, or abruptly (no close
+// frame) when code is zero. It reports whether the device was connected.
+func (g *Gateway) Disconnect(deviceID string, code wire.Code) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d := g.devices[deviceID]
+	if d == nil || d.conn == nil {
+		return false
+	}
+	if code != wire.CodeUnknown {
+		msg := websocket.FormatCloseMessage(int(code), code.String())
+		_ = d.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)) // best effort, as a real peer
+	}
+	_ = d.conn.NetConn().Close() // abrupt on purpose
+	d.conn = nil
+	return true
+}
+
+// DeviceState is what the fake knows about one device.
+type DeviceState struct {
+	User, Kind string
+	Connected  bool
+	Acked      uint64 // highest seq acknowledged
+	LastSeq    uint64 // highest seq assigned
+	Hellos     []wire.Hello
+	Confirms   []wire.Confirm
+	Uplinks    map[wire.Type]int // uplink frames received, by type
+}
+
+// Device returns a snapshot of a device's state; ok is false for an unknown device.
+func (g *Gateway) Device(deviceID string) (s DeviceState, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	d := g.devices[deviceID]
+	if d == nil {
+		return s, false
+	}
+	return DeviceState{
+		User: d.user, Kind: d.kind, Connected: d.conn != nil, Acked: d.acked, LastSeq: d.nextSeq,
+		Hellos: append([]wire.Hello(nil), d.hellos...), Confirms: append([]wire.Confirm(nil), d.confirms...),
+		Uplinks: maps.Clone(d.uplinks),
+	}, true
+}
+
+// TxState returns a transaction's state.
+func (g *Gateway) TxState(id string) wire.TxState {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t := g.txs[id]; t != nil {
+		return t.state
+	}
+	return ""
+}
+
+func (g *Gateway) serveEnroll(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Code      string `json:"code"`
+		PublicKey string `json:"public_key"`
+		Proof     string `json:"proof"`
+		Kind      string `json:"kind"`
+		Name      string `json:"name"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	pub, err := identity.DecodePublic(req.PublicKey)
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	if req.Kind != "glasses" && req.Kind != "kiosk" {
+		writeProblem(w, http.StatusBadRequest, "bad_request", "kind must be glasses or kiosk")
+		return
+	}
+	if err := identity.VerifyEnrollProof(pub, req.Code, req.Proof); err != nil {
+		writeProblem(w, http.StatusBadRequest, "bad_request", err.Error())
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	user, ok := g.codes[req.Code]
+	if !ok {
+		writeProblem(w, http.StatusForbidden, "invalid_pairing_code", "unknown, used or expired pairing code")
+		return
+	}
+	delete(g.codes, req.Code)
+	id := identity.DeviceID(pub)
+	g.devices[id] = &device{id: id, user: user, kind: req.Kind, name: req.Name, pub: pub,
+		history: map[uint64][]byte{}, uplinks: map[wire.Type]int{}}
+	writeJSON(w, http.StatusCreated, map[string]string{"device": id, "user": "usr_" + user, "audience": g.cfg.Audience})
+}
+
+func (g *Gateway) servePairingCode(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer "+g.adminToken {
+		writeProblem(w, http.StatusUnauthorized, "unauthorized", "admin token required")
+		return
+	}
+	var req struct {
+		User string `json:"user"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&req); err != nil || req.User == "" {
+		writeProblem(w, http.StatusBadRequest, "bad_request", "user required")
+		return
+	}
+	code := g.PairingCode(req.User)
+	writeJSON(w, http.StatusCreated, map[string]string{
+		"code": code, "user": "usr_" + req.User, "expires_at": time.Now().Add(10 * time.Minute).UTC().Format(time.RFC3339),
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+func writeProblem(w http.ResponseWriter, status int, code, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{ // the client went away; nothing to do
+		"type": "https://earshot.dev/problems/" + code, "title": http.StatusText(status),
+		"status": status, "detail": detail, "code": code,
+	})
+}
+
+func newID(prefix string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails
+	if prefix == "" {
+		return hex.EncodeToString(b[:])
+	}
+	return prefix + "_" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,62 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/earshot/earshot/device/client"
+	"github.com/earshot/earshot/device/identity"
+	"github.com/earshot/earshot/device/wire"
+)
+
+// A device enrols once with the pairing code its user created, then connects, says
+// what the user wants, shows the prompt and sends the user's signed approval.
+func ExampleDial() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := buyCoffee(ctx, "http://127.0.0.1:8080", "ABCD-EFGH"); err != nil {
+		fmt.Println("error:", err)
+	}
+}
+
+func buyCoffee(ctx context.Context, gateway, pairingCode string) error {
+	key, err := identity.LoadOrCreateKey("device.key")
+	if err != nil {
+		return err
+	}
+	en, err := client.Enroll(ctx, gateway, key, pairingCode, "glasses", "Alice's glasses")
+	if err != nil {
+		return err
+	}
+	url, err := client.DeviceURL(gateway)
+	if err != nil {
+		return err
+	}
+	c, err := client.Dial(ctx, client.Config{URL: url, Key: key, Audience: en.Audience, Reconnect: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	if _, err := c.Say(ctx, "buy two oat lattes"); err != nil {
+		return err
+	}
+	for ev := range c.Events() {
+		switch {
+		case ev.ConfirmRequest != nil:
+			req := ev.ConfirmRequest
+			fmt.Println(req.Text, wire.Money(req.Terms.Total, req.Terms.Currency))
+			// The user taps to approve; Confirm checks the hash before it signs.
+			if err := c.Confirm(ctx, req, wire.DecisionApprove, wire.MethodTap); err != nil {
+				return err
+			}
+		case ev.TxResult != nil && ev.TxResult.State.Final():
+			fmt.Println("final state:", ev.TxResult.State)
+			return nil
+		case ev.Error != nil:
+			return ev.Error
+		}
+	}
+	return client.ErrDisconnected
+}

@@ -1,0 +1,24 @@
+// Package scenario runs scripted purchases against a gateway with simulated devices
+// (firmware-sim/sim) and checks what happens: conformance scenarios a device maker or
+// an operator can read.
+//
+// A scenario is a YAML file:
+//
+//	name: glasses-buy-coffee
+//	device: {kind: glasses, user: alice}     # kind glasses|kiosk; default glasses, alice
+//	steps:
+//	  - say: "buy two oat lattes"
+//	  - expect_prompt: {merchant: "Earshot Coffee", total: 1100, currency: USD,
+//	                    items: [{sku: latte-oat, qty: 2}]}
+//	  - confirm: approve                     # or decline, or {decision: approve, method: voice}
+//	  - expect_result: {state: redeemed}     # waits for that state or a final one
+//
+// Steps: say (text), expect_prompt (merchant, total, currency, kind, items with sku, qty,
+// unit_amount, name; all optional), confirm (approve or decline, optional method),
+// expect_result (state required; code, amount, mandate), wait_expiry (leave the prompt
+// unanswered and expect the transaction to expire), status (send tx.status, expect a
+// tx.result; optional state). Every waiting step takes an optional timeout ("20s");
+// the default is the runner's StepTimeout (10 s), or DefaultExpiryTimeout for
+// wait_expiry. Amounts are integer minor units. Unknown steps or fields, and missing
+// required fields, are refused with the file and line.
+package scenario

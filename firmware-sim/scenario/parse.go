@@ -1,0 +1,460 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/earshot/earshot/device/wire"
+	"github.com/earshot/earshot/firmware-sim/sim"
+)
+
+// DefaultExpiryTimeout is how long wait_expiry waits when its timeout is not given; it
+// must exceed the gateway's prompt lifetime.
+const DefaultExpiryTimeout = 2 * time.Minute
+
+// StepKind names a step.
+type StepKind int
+
+// Step kinds.
+const (
+	StepUnknown StepKind = iota
+	StepSay
+	StepExpectPrompt
+	StepConfirm
+	StepExpectResult
+	StepWaitExpiry
+	StepStatus
+)
+
+var stepNames = []string{"unknown", "say", "expect_prompt", "confirm", "expect_result", "wait_expiry", "status"}
+
+func (k StepKind) String() string {
+	if k < 0 || int(k) >= len(stepNames) {
+		return "unknown"
+	}
+	return stepNames[k]
+}
+
+// Scenario is a parsed scenario file.
+type Scenario struct {
+	Name        string
+	Description string
+	File        string
+	Device      DeviceSpec
+	Steps       []Step
+}
+
+// DeviceSpec says which simulated device runs a scenario.
+type DeviceSpec struct {
+	Kind sim.Kind
+	User string
+}
+
+// Step is one step; the field matching Kind is set.
+type Step struct {
+	Kind StepKind
+	Line int
+	// Timeout bounds a waiting step; zero means the runner's default.
+	Timeout time.Duration
+	Say     string        // StepSay
+	Prompt  *PromptExpect // StepExpectPrompt
+	Confirm *ConfirmStep  // StepConfirm
+	Result  *ResultExpect // StepExpectResult, StepWaitExpiry (state expired), StepStatus (optional)
+}
+
+// PromptExpect is what a prompt must show. Empty fields are not checked.
+type PromptExpect struct {
+	Merchant string       `yaml:"merchant"`
+	Total    *wire.Amount `yaml:"total"`
+	Currency string       `yaml:"currency"`
+	Kind     wire.Kind    `yaml:"kind"`
+	Items    []ItemExpect `yaml:"items"`
+	Timeout  Duration     `yaml:"timeout"`
+}
+
+// ItemExpect is what one line of a prompt must show, in order. SKU is required.
+type ItemExpect struct {
+	SKU        string       `yaml:"sku"`
+	Name       string       `yaml:"name"`
+	Qty        int          `yaml:"qty"`
+	UnitAmount *wire.Amount `yaml:"unit_amount"`
+}
+
+// ConfirmStep is the simulated user's answer.
+type ConfirmStep struct {
+	Decision wire.Decision `yaml:"decision"`
+	Method   wire.Method   `yaml:"method"` // empty: the device's default
+}
+
+// ResultExpect is what a tx.result must say. State is required.
+type ResultExpect struct {
+	State   wire.TxState `yaml:"state"`
+	Code    string       `yaml:"code"`    // a wire.Code name, e.g. not_understood
+	Amount  *wire.Amount `yaml:"amount"`  // the redeemed amount
+	Mandate *bool        `yaml:"mandate"` // whether a mandate id is present
+	Timeout Duration     `yaml:"timeout"`
+}
+
+// Duration is a YAML duration such as "20s" or "1m30s".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil || v <= 0 {
+		return &ParseError{Line: n.Line, Msg: fmt.Sprintf("timeout %q: want a positive duration like 20s", n.Value)}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseError reports what is wrong in a scenario file, and where.
+type ParseError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *ParseError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// LoadFiles parses scenario files. It returns the scenarios that parsed and every
+// error, joined.
+func LoadFiles(paths ...string) ([]*Scenario, error) {
+	var out []*Scenario
+	var errs []error
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("scenario: %w", err))
+			continue
+		}
+		s, err := Parse(p, b)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, errors.Join(errs...)
+}
+
+// Parse parses and validates one scenario; file names it in errors.
+func Parse(file string, data []byte) (*Scenario, error) {
+	p := parser{file: file}
+	s, err := p.scenario(data)
+	if err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			pe.File = file
+			return nil, pe
+		}
+		return nil, &ParseError{File: file, Msg: err.Error()}
+	}
+	s.File = file
+	return s, nil
+}
+
+type parser struct{ file string }
+
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) error {
+	return &ParseError{File: p.file, Line: n.Line, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (p *parser) scenario(data []byte) (*Scenario, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) == 0 {
+		return nil, errors.New("empty file")
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, p.errorf(root, "want a mapping with name, device and steps")
+	}
+	var raw struct {
+		Name        string    `yaml:"name"`
+		Description string    `yaml:"description"`
+		Device      yaml.Node `yaml:"device"`
+		Steps       yaml.Node `yaml:"steps"`
+	}
+	if err := p.strict(root, &raw, "scenario"); err != nil {
+		return nil, err
+	}
+	s := &Scenario{Name: strings.TrimSpace(raw.Name), Description: raw.Description, Device: DeviceSpec{Kind: sim.KindGlasses, User: "alice"}}
+	if s.Name == "" {
+		return nil, p.errorf(root, "name is required")
+	}
+	if raw.Device.Kind != 0 {
+		var dev struct {
+			Kind string `yaml:"kind"`
+			User string `yaml:"user"`
+		}
+		if err := p.strict(&raw.Device, &dev, "device"); err != nil {
+			return nil, err
+		}
+		if dev.Kind != "" {
+			k, err := sim.ParseKind(dev.Kind)
+			if err != nil {
+				return nil, p.errorf(&raw.Device, "device: kind %q: want glasses or kiosk", dev.Kind)
+			}
+			s.Device.Kind = k
+		}
+		if dev.User != "" {
+			s.Device.User = dev.User
+		}
+	}
+	if raw.Steps.Kind != yaml.SequenceNode || len(raw.Steps.Content) == 0 {
+		return nil, p.errorf(root, "steps: want a list of at least one step")
+	}
+	profile, err := sim.ProfileFor(s.Device.Kind)
+	if err != nil {
+		return nil, err
+	}
+	var turn turnState
+	for i, n := range raw.Steps.Content {
+		st, err := p.step(n, i+1, profile)
+		if err != nil {
+			return nil, err
+		}
+		if err := turn.check(st); err != nil {
+			return nil, p.errorf(n, "step %d (%s): %v", i+1, st.Kind, err)
+		}
+		s.Steps = append(s.Steps, st)
+	}
+	return s, nil
+}
+
+// turnState checks the order of steps within each say.
+type turnState struct{ said, answered, expired bool }
+
+func (t *turnState) check(st Step) error {
+	switch st.Kind {
+	case StepSay:
+		*t = turnState{said: true}
+		return nil
+	}
+	if !t.said {
+		return errors.New("needs a say before it")
+	}
+	switch st.Kind {
+	case StepConfirm:
+		if t.answered || t.expired {
+			return errors.New("the prompt was already answered or left to expire")
+		}
+		t.answered = true
+	case StepWaitExpiry:
+		if t.answered {
+			return errors.New("the prompt was already answered")
+		}
+		t.expired = true
+	}
+	return nil
+}
+
+var stepKinds = map[string]StepKind{
+	"say": StepSay, "expect_prompt": StepExpectPrompt, "confirm": StepConfirm,
+	"expect_result": StepExpectResult, "wait_expiry": StepWaitExpiry, "status": StepStatus,
+}
+
+func (p *parser) step(n *yaml.Node, num int, profile sim.Profile) (Step, error) {
+	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
+		return Step{}, p.errorf(n, "step %d: want exactly one of %s", num, strings.Join(stepNames[1:], ", "))
+	}
+	key, val := n.Content[0], n.Content[1]
+	st := Step{Kind: stepKinds[key.Value], Line: key.Line}
+	what := fmt.Sprintf("step %d (%s)", num, key.Value)
+	switch st.Kind {
+	case StepSay:
+		if val.Kind != yaml.ScalarNode || strings.TrimSpace(val.Value) == "" {
+			return st, p.errorf(val, "%s: want the text to say", what)
+		}
+		st.Say = val.Value
+	case StepExpectPrompt:
+		st.Prompt = new(PromptExpect)
+		if err := p.strictOrNull(val, st.Prompt, what); err != nil {
+			return st, err
+		}
+		for i, it := range st.Prompt.Items {
+			if it.SKU == "" {
+				return st, p.errorf(val, "%s: items[%d]: sku is required", what, i)
+			}
+		}
+		if c := st.Prompt.Currency; c != "" && wire.ValidCurrency(c) != nil {
+			return st, p.errorf(val, "%s: currency %q is not an ISO 4217 code", what, c)
+		}
+		st.Timeout = time.Duration(st.Prompt.Timeout)
+	case StepConfirm:
+		st.Confirm = new(ConfirmStep)
+		if val.Kind == yaml.ScalarNode {
+			st.Confirm.Decision = wire.Decision(val.Value)
+		} else if err := p.strict(val, st.Confirm, what); err != nil {
+			return st, err
+		}
+		switch st.Confirm.Decision {
+		case wire.DecisionApprove, wire.DecisionDecline:
+		case "":
+			return st, p.errorf(val, "%s: decision is required (approve or decline)", what)
+		default:
+			return st, p.errorf(val, "%s: decision %q: want approve or decline", what, st.Confirm.Decision)
+		}
+		if m := st.Confirm.Method; m != "" && !profile.Supports(m) {
+			return st, p.errorf(val, "%s: method %q: a %s offers %v", what, m, profile.Kind, profile.Methods)
+		}
+	case StepExpectResult, StepWaitExpiry, StepStatus:
+		st.Result = new(ResultExpect)
+		if err := p.strictOrNull(val, st.Result, what); err != nil {
+			return st, err
+		}
+		st.Timeout = time.Duration(st.Result.Timeout)
+		switch st.Kind {
+		case StepWaitExpiry:
+			if *st.Result != (ResultExpect{Timeout: st.Result.Timeout}) {
+				return st, p.errorf(val, "%s: only timeout may be given", what)
+			}
+			st.Result.State = wire.TxExpired
+			if st.Timeout == 0 {
+				st.Timeout = DefaultExpiryTimeout
+			}
+		case StepExpectResult:
+			if st.Result.State == "" {
+				return st, p.errorf(val, "%s: state is required", what)
+			}
+		}
+		if err := validResult(st.Result); err != nil {
+			return st, p.errorf(val, "%s: %v", what, err)
+		}
+	default:
+		return st, p.errorf(key, "step %d: unknown step %q (want one of %s)", num, key.Value, strings.Join(stepNames[1:], ", "))
+	}
+	return st, nil
+}
+
+var knownStates = []wire.TxState{wire.TxReceived, wire.TxRequested, wire.TxPrompted, wire.TxConfirmed,
+	wire.TxMandated, wire.TxRedeemed, wire.TxDeclined, wire.TxExpired, wire.TxRejected, wire.TxFailed}
+
+func validResult(r *ResultExpect) error {
+	if r.State != "" && !contains(knownStates, r.State) {
+		return fmt.Errorf("state %q: want one of %v", r.State, knownStates)
+	}
+	if r.Code != "" && codeByName(r.Code) == wire.CodeUnknown {
+		return fmt.Errorf("code %q is not a wire code name (for example not_understood)", r.Code)
+	}
+	return nil
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func codeByName(name string) wire.Code {
+	for c := wire.Code(1); c < 5000; c++ {
+		if c.String() == name {
+			return c
+		}
+	}
+	return wire.CodeUnknown
+}
+
+// strictOrNull is strict, accepting an empty value as the zero value.
+func (p *parser) strictOrNull(n *yaml.Node, v any, what string) error {
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
+		return nil
+	}
+	return p.strict(n, v, what)
+}
+
+// strict decodes n into v after checking that every key it holds is a field of v.
+func (p *parser) strict(n *yaml.Node, v any, what string) error {
+	if err := p.checkFields(n, reflect.TypeOf(v), what); err != nil {
+		return err
+	}
+	if err := n.Decode(v); err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			pe.Msg = what + ": " + pe.Msg
+			return pe
+		}
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			msgs := make([]string, len(te.Errors))
+			for i, m := range te.Errors {
+				msgs[i] = yamlLine.ReplaceAllString(m, "")
+			}
+			return p.errorf(n, "%s: %s", what, strings.Join(msgs, "; "))
+		}
+		return p.errorf(n, "%s: %v", what, err)
+	}
+	return nil
+}
+
+var (
+	yamlLine   = regexp.MustCompile(`^line \d+: `)
+	nodeType   = reflect.TypeOf(yaml.Node{})
+	amountType = reflect.TypeOf(wire.Amount(0))
+)
+
+func (p *parser) checkFields(n *yaml.Node, t reflect.Type, what string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == nodeType:
+		return nil
+	case t == amountType:
+		// yaml.v3 would take 11.00 as 11: amounts are minor units, integers only.
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			return p.errorf(n, "%s: %q: want an integer amount in minor units (1100 for USD 11.00)", what, n.Value)
+		}
+	case t.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return p.errorf(n, "%s: want a mapping", what)
+		}
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" {
+				fields[name] = t.Field(i).Type
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			if !ok {
+				known := make([]string, 0, len(fields))
+				for f := range fields {
+					known = append(known, f)
+				}
+				sort.Strings(known)
+				return p.errorf(k, "%s: unknown field %q (known: %s)", what, k.Value, strings.Join(known, ", "))
+			}
+			if err := p.checkFields(n.Content[i+1], ft, what+": "+k.Value); err != nil {
+				return err
+			}
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, e := range n.Content {
+			if err := p.checkFields(e, t.Elem(), fmt.Sprintf("%s[%d]", what, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+package scenario_test
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/earshot/earshot/device/wire"
+	"github.com/earshot/earshot/firmware-sim/scenario"
+	"github.com/earshot/earshot/firmware-sim/sim"
+)
+
+func TestParse(t *testing.T) {
+	s, err := scenario.Parse("buy.yaml", []byte(`
+name: glasses-buy-coffee
+device: {kind: kiosk, user: bob}
+steps:
+  - say: "buy two oat lattes"
+  - expect_prompt: {merchant: "Earshot Coffee", total: 1100, currency: USD, items: [{sku: latte-oat, qty: 2}], timeout: 3s}
+  - confirm: {decision: approve, method: tap}
+  - expect_result: {state: redeemed, amount: 1100}
+  - status:
+  - say: "hello"
+  - wait_expiry: {}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "glasses-buy-coffee" || s.Device != (scenario.DeviceSpec{Kind: sim.KindKiosk, User: "bob"}) || len(s.Steps) != 7 {
+		t.Fatalf("parsed %+v", s)
+	}
+	kinds := []scenario.StepKind{scenario.StepSay, scenario.StepExpectPrompt, scenario.StepConfirm,
+		scenario.StepExpectResult, scenario.StepStatus, scenario.StepSay, scenario.StepWaitExpiry}
+	for i, k := range kinds {
+		if s.Steps[i].Kind != k {
+			t.Errorf("step %d is %s, want %s", i+1, s.Steps[i].Kind, k)
+		}
+	}
+	p := s.Steps[1]
+	if p.Line != 6 || p.Timeout != 3*time.Second || *p.Prompt.Total != 1100 || p.Prompt.Items[0].Qty != 2 {
+		t.Errorf("expect_prompt %+v %+v", p, p.Prompt)
+	}
+	if c := s.Steps[2].Confirm; c.Decision != wire.DecisionApprove || c.Method != wire.MethodTap {
+		t.Errorf("confirm %+v", c)
+	}
+	if w := s.Steps[6]; w.Result.State != wire.TxExpired || w.Timeout != scenario.DefaultExpiryTimeout {
+		t.Errorf("wait_expiry %+v", w)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		line       int
+		msg        string
+	}{
+		{"unknown step", "name: x\nsteps:\n  - say: hi\n  - sya: hi\n", 4, `step 2: unknown step "sya" (want one of say, expect_prompt`},
+		{"unknown field", "name: x\nsteps:\n  - say: hi\n  - expect_prompt: {totl: 1100}\n", 4, `step 2 (expect_prompt): unknown field "totl" (known: currency, items, kind, merchant, timeout, total)`},
+		{"unknown item field", "name: x\nsteps:\n  - say: hi\n  - expect_prompt:\n      items: [{sku: a, quantity: 2}]\n", 5, `items[0]: unknown field "quantity"`},
+		{"unknown top-level field", "name: x\nsetps: []\n", 2, `scenario: unknown field "setps"`},
+		{"missing name", "steps:\n  - say: hi\n", 1, "name is required"},
+		{"missing steps", "name: x\n", 1, "steps: want a list"},
+		{"missing state", "name: x\nsteps:\n  - say: hi\n  - expect_result: {code: not_understood}\n", 4, "step 2 (expect_result): state is required"},
+		{"missing sku", "name: x\nsteps:\n  - say: hi\n  - expect_prompt: {items: [{qty: 2}]}\n", 4, "items[0]: sku is required"},
+		{"missing decision", "name: x\nsteps:\n  - say: hi\n  - confirm: {method: tap}\n", 4, "decision is required"},
+		{"bad decision", "name: x\nsteps:\n  - say: hi\n  - confirm: maybe\n", 4, `decision "maybe": want approve or decline`},
+		{"method the device lacks", "name: x\ndevice: {kind: kiosk}\nsteps:\n  - say: hi\n  - confirm: {decision: approve, method: voice}\n", 5, `method "voice": a kiosk offers`},
+		{"bad kind", "name: x\ndevice: {kind: toaster}\nsteps:\n  - say: hi\n", 2, `kind "toaster": want glasses or kiosk`},
+		{"bad state", "name: x\nsteps:\n  - say: hi\n  - expect_result: {state: paid}\n", 4, `state "paid"`},
+		{"bad code", "name: x\nsteps:\n  - say: hi\n  - expect_result: {state: rejected, code: nope}\n", 4, `code "nope" is not a wire code name`},
+		{"bad timeout", "name: x\nsteps:\n  - say: hi\n  - expect_result: {state: redeemed, timeout: soon}\n", 4, `timeout "soon"`},
+		{"fractional amount", "name: x\nsteps:\n  - say: hi\n  - expect_prompt: {total: 11.00}\n", 4, "want an integer amount in minor units"},
+		{"string amount", "name: x\nsteps:\n  - say: hi\n  - expect_result: {state: redeemed, amount: \"1100\"}\n", 4, "want an integer amount"},
+		{"no say first", "name: x\nsteps:\n  - confirm: approve\n", 3, "needs a say before it"},
+		{"confirm after expiry", "name: x\nsteps:\n  - say: hi\n  - wait_expiry:\n  - confirm: approve\n", 5, "already answered or left to expire"},
+		{"wait_expiry with a state", "name: x\nsteps:\n  - say: hi\n  - wait_expiry: {state: declined}\n", 4, "only timeout may be given"},
+		{"two keys in a step", "name: x\nsteps:\n  - say: hi\n    confirm: approve\n", 3, "want exactly one of"},
+		{"empty say", "name: x\nsteps:\n  - say: \"\"\n", 3, "want the text to say"},
+		{"not yaml", "name: [x\n", 0, "yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := scenario.Parse("bad.yaml", []byte(tt.yaml))
+			var pe *scenario.ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v, want *ParseError", err)
+			}
+			if pe.File != "bad.yaml" || (tt.line != 0 && pe.Line != tt.line) || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("err = %q (line %d), want line %d and %q", err, pe.Line, tt.line, tt.msg)
+			}
+		})
+	}
+}
+
+func TestShippedScenariosParse(t *testing.T) {
+	files, err := filepath.Glob("../scenarios/*.yaml")
+	if err != nil || len(files) < 4 {
+		t.Fatalf("scenario files: %v %v", files, err)
+	}
+	if _, err := scenario.LoadFiles(files...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scenario.LoadFiles("../scenarios/missing.yaml"); err == nil {
+		t.Fatal("a missing file loaded")
+	}
+}
+
+func TestStepKindString(t *testing.T) {
+	for k, want := range map[scenario.StepKind]string{scenario.StepUnknown: "unknown", scenario.StepWaitExpiry: "wait_expiry", 99: "unknown"} {
+		if k.String() != want {
+			t.Errorf("%d.String() = %q, want %q", int(k), k.String(), want)
+		}
+	}
+}

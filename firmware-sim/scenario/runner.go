@@ -1,0 +1,227 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/earshot/earshot/device/wire"
+	"github.com/earshot/earshot/firmware-sim/sim"
+)
+
+// Config configures a Runner. Zero values are working defaults.
+type Config struct {
+	// Device is the base configuration of the simulated devices (gateway, data and
+	// state directories, pairing code); each scenario sets Kind and User. A scenario
+	// run enrols a device only if StateDir has no enrolment for it.
+	Device sim.Config
+	// StepTimeout bounds a waiting step that gives no timeout. Default: 10 s.
+	StepTimeout time.Duration
+	// Logger receives the runner's logs. Default: Device.Logger, else discard.
+	Logger *slog.Logger
+	// Now measures elapsed time. Default: time.Now.
+	Now func() time.Time
+}
+
+// Runner runs scenarios one after the other.
+type Runner struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// NewRunner returns a Runner.
+func NewRunner(cfg Config) *Runner {
+	if cfg.StepTimeout <= 0 {
+		cfg.StepTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = cfg.Device.Logger
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Device.Logger == nil {
+		cfg.Device.Logger = cfg.Logger
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Runner{cfg: cfg, log: cfg.Logger.With("component", "scenario")}
+}
+
+// Result is the outcome of one scenario.
+type Result struct {
+	Name    string
+	File    string
+	Elapsed time.Duration
+	// Err says why the scenario failed; nil when it passed.
+	Err error
+}
+
+// Passed reports whether the scenario passed.
+func (r Result) Passed() bool { return r.Err == nil }
+
+// String returns the result line: "PASS name (1.2s)" or "FAIL name (1.2s): reason".
+func (r Result) String() string {
+	if r.Err == nil {
+		return fmt.Sprintf("PASS %s (%.1fs)", r.Name, r.Elapsed.Seconds())
+	}
+	return fmt.Sprintf("FAIL %s (%.1fs): %v", r.Name, r.Elapsed.Seconds(), r.Err)
+}
+
+// RunAll runs the scenarios in order, writes one result line each to w, and returns
+// the results.
+func (r *Runner) RunAll(ctx context.Context, w io.Writer, scenarios []*Scenario) []Result {
+	out := make([]Result, 0, len(scenarios))
+	for _, s := range scenarios {
+		res := r.Run(ctx, s)
+		fmt.Fprintln(w, res)
+		out = append(out, res)
+	}
+	return out
+}
+
+// Run runs one scenario with a fresh connection of its device.
+func (r *Runner) Run(ctx context.Context, s *Scenario) Result {
+	start := r.cfg.Now()
+	res := Result{Name: s.Name, File: s.File}
+	res.Err = r.run(ctx, s)
+	res.Elapsed = r.cfg.Now().Sub(start)
+	r.log.Info("scenario done", "name", s.Name, "passed", res.Passed(), "elapsed", res.Elapsed)
+	return res
+}
+
+func (r *Runner) run(ctx context.Context, s *Scenario) error {
+	cfg := r.cfg.Device
+	cfg.Kind, cfg.User = s.Device.Kind, s.Device.User
+	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
+	dev, err := sim.Start(sctx, cfg)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("device %s (%s): %w", s.Device.Kind, s.Device.User, err)
+	}
+	defer dev.Close()
+	var turn *sim.Turn
+	for i, st := range s.Steps {
+		if err := r.step(ctx, dev, &turn, st); err != nil {
+			return fmt.Errorf("step %d (%s, line %d): %w", i+1, st.Kind, st.Line, err)
+		}
+	}
+	return nil
+}
+
+func (r *Runner) step(ctx context.Context, dev *sim.Device, turn **sim.Turn, st Step) error {
+	timeout := st.Timeout
+	if timeout <= 0 {
+		timeout = r.cfg.StepTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := *turn
+	switch st.Kind {
+	case StepSay:
+		nt, err := dev.Say(ctx, st.Say)
+		if err != nil {
+			return err
+		}
+		*turn = nt
+		return nil
+	case StepExpectPrompt:
+		req, err := awaitPrompt(ctx, t, timeout)
+		if err != nil {
+			return err
+		}
+		return checkPrompt(req, st.Prompt)
+	case StepConfirm:
+		if _, err := awaitPrompt(ctx, t, timeout); err != nil {
+			return err
+		}
+		return t.Confirm(ctx, st.Confirm.Decision, st.Confirm.Method)
+	case StepExpectResult, StepWaitExpiry:
+		res, err := t.AwaitResult(ctx, st.Result.State)
+		if err != nil {
+			return timeoutHint(err, timeout, "tx.result "+string(st.Result.State))
+		}
+		return checkResult(res, st.Result)
+	case StepStatus:
+		res, err := t.Status(ctx)
+		if err != nil {
+			return timeoutHint(err, timeout, "answer to tx.status")
+		}
+		return checkResult(res, st.Result)
+	}
+	return fmt.Errorf("unknown step %s", st.Kind)
+}
+
+func awaitPrompt(ctx context.Context, t *sim.Turn, timeout time.Duration) (*wire.ConfirmRequest, error) {
+	req, err := t.AwaitPrompt(ctx)
+	if errors.Is(err, sim.ErrNoPrompt) {
+		return nil, fmt.Errorf("no prompt: the transaction ended %s", describe(t.Final))
+	}
+	if err != nil {
+		return nil, timeoutHint(err, timeout, "prompt")
+	}
+	return req, nil
+}
+
+func timeoutHint(err error, timeout time.Duration, what string) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no %s within %s", what, timeout)
+	}
+	return err
+}
+
+func describe(r *wire.TxResult) string {
+	s := string(r.State)
+	if r.Code != wire.CodeUnknown {
+		s += " (" + r.Code.String() + ")"
+	}
+	return s
+}
+
+func checkPrompt(req *wire.ConfirmRequest, want *PromptExpect) error {
+	t := req.Terms
+	switch {
+	case want.Merchant != "" && t.Merchant.Name != want.Merchant:
+		return fmt.Errorf("merchant %q, want %q", t.Merchant.Name, want.Merchant)
+	case want.Total != nil && t.Total != *want.Total:
+		return fmt.Errorf("total %d (%s), want %d", t.Total, wire.Money(t.Total, t.Currency), *want.Total)
+	case want.Currency != "" && t.Currency != want.Currency:
+		return fmt.Errorf("currency %s, want %s", t.Currency, want.Currency)
+	case want.Kind != "" && t.Kind != want.Kind:
+		return fmt.Errorf("kind %s, want %s", t.Kind, want.Kind)
+	case want.Items != nil && len(t.Items) != len(want.Items):
+		return fmt.Errorf("%d items, want %d", len(t.Items), len(want.Items))
+	}
+	for i, w := range want.Items {
+		got := t.Items[i]
+		switch {
+		case got.SKU != w.SKU:
+			return fmt.Errorf("items[%d]: sku %q, want %q", i, got.SKU, w.SKU)
+		case w.Qty != 0 && got.Qty != w.Qty:
+			return fmt.Errorf("items[%d] (%s): qty %d, want %d", i, got.SKU, got.Qty, w.Qty)
+		case w.UnitAmount != nil && got.UnitAmount != *w.UnitAmount:
+			return fmt.Errorf("items[%d] (%s): unit_amount %d, want %d", i, got.SKU, got.UnitAmount, *w.UnitAmount)
+		case w.Name != "" && got.Name != w.Name:
+			return fmt.Errorf("items[%d] (%s): name %q, want %q", i, got.SKU, got.Name, w.Name)
+		}
+	}
+	return nil
+}
+
+func checkResult(r *wire.TxResult, want *ResultExpect) error {
+	switch {
+	case want.State != "" && r.State != want.State:
+		return fmt.Errorf("state %s, want %s", describe(r), want.State)
+	case want.Code != "" && r.Code.String() != want.Code:
+		return fmt.Errorf("code %s, want %s", r.Code, want.Code)
+	case want.Amount != nil && r.Amount != *want.Amount:
+		return fmt.Errorf("amount %d, want %d", r.Amount, *want.Amount)
+	case want.Mandate != nil && (r.Mandate != "") != *want.Mandate:
+		return fmt.Errorf("mandate %q, want present=%v", r.Mandate, *want.Mandate)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package scenario_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/earshot/earshot/device/client/clienttest"
+	"github.com/earshot/earshot/firmware-sim/scenario"
+	"github.com/earshot/earshot/firmware-sim/sim"
+)
+
+// runner returns a Runner against a fake gateway whose prompts expire after ttl.
+func runner(t *testing.T, ttl time.Duration) *scenario.Runner {
+	t.Helper()
+	g := clienttest.New(clienttest.Config{PromptTTL: ttl})
+	t.Cleanup(g.Close)
+	data := t.TempDir()
+	if err := g.WriteAdminToken(data); err != nil {
+		t.Fatal(err)
+	}
+	return scenario.NewRunner(scenario.Config{
+		Device:      sim.Config{Gateway: g.URL(), DataDir: data, StateDir: t.TempDir(), MinBackoff: 10 * time.Millisecond},
+		StepTimeout: 3 * time.Second,
+	})
+}
+
+func parse(t *testing.T, y string) *scenario.Scenario {
+	t.Helper()
+	s, err := scenario.Parse("test.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestShippedScenariosPass(t *testing.T) {
+	files, err := filepath.Glob("../scenarios/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := scenario.LoadFiles(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runner(t, 300*time.Millisecond)
+	var out strings.Builder
+	results := r.RunAll(context.Background(), &out, ss)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(results) != len(ss) || len(lines) != len(ss) {
+		t.Fatalf("%d results, %d lines for %d scenarios:\n%s", len(results), len(lines), len(ss), out.String())
+	}
+	for i, res := range results {
+		if !res.Passed() || !strings.HasPrefix(lines[i], "PASS "+res.Name+" (") {
+			t.Errorf("%s: %v\n%s", res.Name, res.Err, lines[i])
+		}
+	}
+}
+
+func TestRunnerFails(t *testing.T) {
+	const say = "name: %s\nsteps:\n  - say: \"buy two oat lattes\"\n"
+	tests := []struct {
+		name, steps, reason string
+	}{
+		{"wrong-total", "  - expect_prompt: {total: 1200}\n",
+			"step 2 (expect_prompt, line 4): total 1100 (USD 11.00), want 1200"},
+		{"wrong-merchant", "  - expect_prompt: {merchant: Starbucks}\n",
+			`merchant "Earshot Coffee", want "Starbucks"`},
+		{"wrong-items", "  - expect_prompt: {items: [{sku: latte-oat, qty: 3}]}\n",
+			"items[0] (latte-oat): qty 2, want 3"},
+		{"wrong-state", "  - confirm: decline\n  - expect_result: {state: redeemed}\n",
+			"step 3 (expect_result, line 5): state declined, want redeemed"},
+		{"no-expiry-in-time", "  - wait_expiry: {timeout: 200ms}\n",
+			"step 2 (wait_expiry, line 4): no tx.result expired within 200ms"},
+		{"prompt-instead-of-rejection", "  - expect_result: {state: rejected, code: not_understood, timeout: 200ms}\n",
+			"within 200ms"},
+	}
+	r := runner(t, 5*time.Second)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := parse(t, strings.Replace(say, "%s", tt.name, 1)+tt.steps)
+			res := r.Run(context.Background(), s)
+			if res.Passed() || !strings.Contains(res.Err.Error(), tt.reason) {
+				t.Fatalf("result %v, want a failure with %q", res.Err, tt.reason)
+			}
+			if line := res.String(); !strings.HasPrefix(line, "FAIL "+tt.name+" (") || !strings.Contains(line, "s): ") {
+				t.Fatalf("line %q", line)
+			}
+		})
+	}
+}
+
+func TestRunnerNoPrompt(t *testing.T) {
+	r := runner(t, time.Second)
+	res := r.Run(context.Background(), parse(t, "name: x\nsteps:\n  - say: \"play some music\"\n  - expect_prompt: {}\n"))
+	if res.Passed() || !strings.Contains(res.Err.Error(), "no prompt: the transaction ended rejected (not_understood)") {
+		t.Fatalf("got %v", res.Err)
+	}
+}
+
+func TestRunnerStatusAndVoice(t *testing.T) {
+	r := runner(t, time.Second)
+	res := r.Run(context.Background(), parse(t, `
+name: status-and-voice
+device: {kind: glasses, user: carol}
+steps:
+  - say: "buy the black leggings"
+  - status: {state: prompted}
+  - expect_prompt: {merchant: "Earshot Outfitters", total: 8900}
+  - confirm: {decision: approve, method: voice}
+  - expect_result: {state: redeemed, amount: 8900, mandate: true}
+  - status: {state: redeemed}
+`))
+	if !res.Passed() {
+		t.Fatal(res)
+	}
+}

@@ -1,0 +1,69 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/earshot/earshot/device/wire"
+)
+
+// Version is the simulated firmware version reported in hello.
+const Version = "0.1.0"
+
+// Kind is a kind of simulated device.
+type Kind int
+
+// Device kinds.
+const (
+	KindUnknown Kind = iota
+	KindGlasses      // smart glasses: voice confirmation or a touchpad tap
+	KindKiosk        // a retail kiosk: a screen tap
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindGlasses:
+		return "glasses"
+	case KindKiosk:
+		return "kiosk"
+	}
+	return "unknown"
+}
+
+// ParseKind parses "glasses" or "kiosk".
+func ParseKind(s string) (Kind, error) {
+	switch s {
+	case "glasses":
+		return KindGlasses, nil
+	case "kiosk":
+		return KindKiosk, nil
+	}
+	return KindUnknown, fmt.Errorf("sim: unknown device kind %q (want glasses or kiosk)", s)
+}
+
+// Profile is what a kind of device can do.
+type Profile struct {
+	Kind Kind
+	// Methods are the verification methods the hardware offers the user.
+	Methods []wire.Method
+	// DefaultMethod is used when a confirmation names none.
+	DefaultMethod wire.Method
+	// Client is what the firmware reports in hello.
+	Client wire.ClientInfo
+}
+
+// ProfileFor returns the profile of a kind of device.
+func ProfileFor(k Kind) (Profile, error) {
+	switch k {
+	case KindGlasses:
+		return Profile{Kind: k, Methods: []wire.Method{wire.MethodTap, wire.MethodVoice}, DefaultMethod: wire.MethodTap,
+			Client: wire.ClientInfo{Name: "earshot-sim-glasses", Version: Version}}, nil
+	case KindKiosk:
+		return Profile{Kind: k, Methods: []wire.Method{wire.MethodTap}, DefaultMethod: wire.MethodTap,
+			Client: wire.ClientInfo{Name: "earshot-sim-kiosk", Version: Version}}, nil
+	}
+	return Profile{}, fmt.Errorf("sim: no profile for device kind %s", k)
+}
+
+// Supports reports whether the device can verify a user with m.
+func (p Profile) Supports(m wire.Method) bool { return slices.Contains(p.Methods, m) }

@@ -1,0 +1,312 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/earshot/earshot/device/client"
+	"github.com/earshot/earshot/device/wire"
+)
+
+// Errors.
+var (
+	// ErrNoPrompt reports a transaction that ended (for example rejected as not
+	// understood) without a prompt; Turn.Final holds the result.
+	ErrNoPrompt = errors.New("sim: no prompt")
+	// ErrMethod reports a verification method the device does not have.
+	ErrMethod = errors.New("sim: verification method not available on this device")
+	// ErrStopped reports a device whose connection ended for good.
+	ErrStopped = errors.New("sim: device stopped")
+)
+
+// Turn is one utterance and the transaction that answers it.
+type Turn struct {
+	d *Device
+	// Text is what was said; Ref is the utterance's message id.
+	Text, Ref string
+	// Tx is the transaction, once a prompt or a result named it.
+	Tx string
+	// Prompt is the prompt, once it arrived.
+	Prompt *wire.ConfirmRequest
+	// Results are the tx.results of the transaction, in arrival order.
+	Results []*wire.TxResult
+	// Final is the final result, once it arrived.
+	Final *wire.TxResult
+
+	cursor   int             // Results before it were returned by NextResult
+	stale    map[string]bool // transactions seen before the utterance was sent
+	sessions []string        // the session when the utterance was sent
+}
+
+// Say sends an utterance and starts a Turn to follow what answers it. Prompts for
+// transactions the device had seen before are not taken for this turn's.
+func (d *Device) Say(ctx context.Context, text string) (*Turn, error) {
+	d.drain()
+	session, _ := d.client.Session()
+	t := &Turn{d: d, Text: text, stale: make(map[string]bool, len(d.seenTx)), sessions: []string{session}}
+	for tx := range d.seenTx {
+		t.stale[tx] = true
+	}
+	ref, err := d.client.Say(ctx, text)
+	if err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	t.Ref = ref
+	d.log.Debug("said", "ref", ref)
+	return t, nil
+}
+
+// AwaitPrompt waits for the turn's prompt. When the transaction ends first it returns
+// ErrNoPrompt (wrapped) and sets Final; an error from the gateway about the utterance
+// is returned as a *wire.Error (wrapped).
+func (t *Turn) AwaitPrompt(ctx context.Context) (*wire.ConfirmRequest, error) {
+	if t.Prompt != nil {
+		return t.Prompt, nil
+	}
+	if t.Final != nil {
+		return nil, t.noPrompt()
+	}
+	err := t.d.await(ctx, func(ev client.Event) (verdict, error) {
+		if v, err := t.claim(ev); v != consume || err != nil {
+			return v, err
+		}
+		switch {
+		case t.Prompt != nil:
+			return finish, nil
+		case t.Final != nil:
+			return finish, t.noPrompt()
+		}
+		return consume, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t.Prompt, nil
+}
+
+func (t *Turn) noPrompt() error {
+	return fmt.Errorf("%w: transaction %s ended %s %s", ErrNoPrompt, t.Final.Tx, t.Final.State, t.Final.Code)
+}
+
+// Confirm answers the prompt (AwaitPrompt first) with the user's decision, verified
+// with method m, or with the profile's default method when m is empty.
+func (t *Turn) Confirm(ctx context.Context, decision wire.Decision, m wire.Method) error {
+	if t.Prompt == nil {
+		return fmt.Errorf("%w: nothing to confirm yet", ErrNoPrompt)
+	}
+	if m == "" {
+		m = t.d.profile.DefaultMethod
+	}
+	if !t.d.profile.Supports(m) {
+		return fmt.Errorf("%w: %s on %s", ErrMethod, m, t.d.profile.Kind)
+	}
+	if err := t.d.client.Confirm(ctx, t.Prompt, decision, m); err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	return nil
+}
+
+// NextResult returns the turn's next tx.result not returned before, waiting for it.
+func (t *Turn) NextResult(ctx context.Context) (*wire.TxResult, error) {
+	if t.cursor < len(t.Results) {
+		t.cursor++
+		return t.Results[t.cursor-1], nil
+	}
+	err := t.d.await(ctx, func(ev client.Event) (verdict, error) {
+		v, err := t.claim(ev)
+		if err == nil && v == consume && t.cursor < len(t.Results) {
+			return finish, nil
+		}
+		return v, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.cursor++
+	return t.Results[t.cursor-1], nil
+}
+
+// AwaitResult returns the first result not returned before whose state is want, or
+// the final result if it comes first. With want empty it waits for the final result.
+func (t *Turn) AwaitResult(ctx context.Context, want wire.TxState) (*wire.TxResult, error) {
+	for {
+		r, err := t.NextResult(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if r.State == want || r.State.Final() {
+			return r, nil
+		}
+	}
+}
+
+// Status asks for the transaction's state and returns the next result that arrives
+// for it, first waiting for the transaction to be known. The result also stays in Results for NextResult.
+func (t *Turn) Status(ctx context.Context) (*wire.TxResult, error) {
+	if t.Tx == "" { // wait until a prompt or a result names the transaction
+		err := t.d.await(ctx, func(ev client.Event) (verdict, error) {
+			v, err := t.claim(ev)
+			if err == nil && v == consume && t.Tx != "" {
+				return finish, nil
+			}
+			return v, err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	n := len(t.Results)
+	if err := t.d.client.Status(ctx, t.Tx); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	err := t.d.await(ctx, func(ev client.Event) (verdict, error) {
+		v, err := t.claim(ev)
+		if err == nil && v == consume && len(t.Results) > n {
+			return finish, nil
+		}
+		return v, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t.Results[len(t.Results)-1], nil
+}
+
+// claim takes ev for the turn (consume) when it belongs to it, recording it, or leaves
+// it for another turn (keep). An error from the gateway about the turn fails it.
+func (t *Turn) claim(ev client.Event) (verdict, error) {
+	switch {
+	case ev.ConfirmRequest != nil:
+		req := ev.ConfirmRequest
+		if req.Tx != t.Tx && (t.Tx != "" || t.stale[req.Tx] || !t.fromSession(req.Terms.Session)) {
+			return keep, nil
+		}
+		t.Tx, t.Prompt = req.Tx, req
+		return consume, nil
+	case ev.TxResult != nil:
+		r := ev.TxResult
+		if r.Tx != t.Tx && (t.Ref == "" || r.Ref != t.Ref || t.Tx != "") {
+			return keep, nil
+		}
+		t.Tx = r.Tx
+		t.Results = append(t.Results, r)
+		if r.State.Final() && t.Final == nil {
+			t.Final = r
+		}
+		return consume, nil
+	case ev.Error != nil:
+		e := ev.Error
+		if (t.Ref != "" && e.Ref == t.Ref) || (t.Tx != "" && e.Tx == t.Tx) {
+			return finish, fmt.Errorf("sim: gateway error for %q: %w", t.Text, e)
+		}
+		return keep, nil
+	case ev.Err != nil && ev.Type == wire.TypeConfirmRequest && t.Prompt == nil:
+		return finish, fmt.Errorf("sim: invalid prompt from the gateway: %w", ev.Err)
+	}
+	return keep, nil
+}
+
+// fromSession reports whether a prompt's terms were made in a session this turn ran
+// in. A prompt re-sent from an older session belongs to an older turn.
+func (t *Turn) fromSession(s string) bool {
+	if current, _ := t.d.client.Session(); current != t.sessions[len(t.sessions)-1] {
+		t.sessions = append(t.sessions, current)
+	}
+	for _, x := range t.sessions {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+type verdict int
+
+const (
+	keep    verdict = iota // not this waiter's: leave it in the backlog
+	consume                // taken; keep waiting
+	finish                 // taken; stop waiting
+)
+
+// await offers the backlog, then new events, to match until it says finish.
+func (d *Device) await(ctx context.Context, match func(client.Event) (verdict, error)) error {
+	for i := 0; i < len(d.backlog); {
+		v, err := match(d.backlog[i])
+		if v == keep && err == nil {
+			i++
+			continue
+		}
+		d.backlog = append(d.backlog[:i], d.backlog[i+1:]...)
+		if v == finish || err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sim: waiting for the gateway: %w", ctx.Err())
+		case ev, ok := <-d.client.Events():
+			if !ok {
+				return ErrStopped
+			}
+			if done, err := d.note(ev); done {
+				return err
+			}
+			v, err := match(ev)
+			if v == finish || err != nil {
+				return err
+			}
+			if v == keep {
+				d.keep(ev)
+			}
+		}
+	}
+}
+
+// drain moves the events waiting in the client into the backlog.
+func (d *Device) drain() {
+	for {
+		select {
+		case ev, ok := <-d.client.Events():
+			if !ok {
+				return
+			}
+			if done, _ := d.note(ev); !done {
+				d.keep(ev)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// note records what an event says about the connection and the transactions seen.
+// It reports done (with an error) when the device has stopped.
+func (d *Device) note(ev client.Event) (bool, error) {
+	switch {
+	case ev.ConfirmRequest != nil:
+		d.seenTx[ev.ConfirmRequest.Tx] = true
+	case ev.TxResult != nil:
+		d.seenTx[ev.TxResult.Tx] = true
+	case ev.Disconnected != nil:
+		info := ev.Disconnected
+		d.log.Info("disconnected", "code", info.Code, "reconnecting", info.Reconnecting)
+		if !info.Reconnecting {
+			return true, fmt.Errorf("%w: %s: %v", ErrStopped, info.Code, info.Err)
+		}
+	}
+	return false, nil
+}
+
+func (d *Device) keep(ev client.Event) {
+	switch ev.Type {
+	case wire.TypeHelloOK, client.EventDisconnected:
+		return // about the connection, not a turn
+	}
+	if len(d.backlog) == maxBacklog {
+		d.backlog = d.backlog[1:]
+		d.dropped++
+	}
+	d.backlog = append(d.backlog, ev)
+}
