@@ -81,10 +81,7 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 			return err
 		}
 		t.Challenge, t.Session, t.Summary, t.Prompt = &ch, s.Session, pr.Summary, promptText(terms)
-		if err := saveTx(txn, t); err != nil {
-			return err
-		}
-		if _, err := enqueue(txn, t.Device, t.promptBody(), now); err != nil {
+		if err := publish(txn, t, t.promptBody(), now); err != nil {
 			return err
 		}
 		touch(t.Device)
@@ -162,10 +159,7 @@ func (c *Core) Reject(ctx context.Context, agentID, txID string, code wire.Code,
 			return fmt.Errorf("%w: it is %s", ErrTxState, t.State)
 		}
 		t.Code, t.Reason = code, reason
-		if err := saveTx(txn, t); err != nil {
-			return err
-		}
-		if _, err := enqueue(txn, t.Device, t.result(), now); err != nil {
+		if err := publish(txn, t, t.result(), now); err != nil {
 			return err
 		}
 		touch(t.Device)
@@ -219,11 +213,7 @@ func (c *Core) onRedeem(txn kv.Txn, e *authz.Entry) error {
 		return err
 	}
 	t.Amount, t.Currency, t.Redemption = e.Redemption.Amount, e.Redemption.Currency, e.Redemption.ID
-	if err := saveTx(txn, t); err != nil {
-		return err
-	}
-	_, err = enqueue(txn, t.Device, t.result(), now)
-	return err
+	return publish(txn, t, t.result(), now)
 }
 
 // armExpiry schedules the prompt's expiry.
@@ -276,10 +266,7 @@ func (c *Core) expire(txID string) {
 			return err
 		}
 		t.Code, t.Reason = wire.CodeChallengeExpired, "the prompt expired before it was answered"
-		if err := saveTx(txn, t); err != nil {
-			return err
-		}
-		if _, err := enqueue(txn, t.Device, t.result(), now); err != nil {
+		if err := publish(txn, t, t.result(), now); err != nil {
 			return err
 		}
 		touch(t.Device)

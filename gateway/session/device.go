@@ -121,10 +121,7 @@ func (cn *Conn) confirm(ctx context.Context, cf *wire.Confirm) error {
 			}
 			approved = t
 		}
-		if err := saveTx(txn, t); err != nil {
-			return err
-		}
-		if _, err := enqueue(txn, t.Device, t.result(), now); err != nil {
+		if err := publish(txn, t, t.result(), now); err != nil {
 			return err
 		}
 		touch(t.Device)
@@ -233,10 +230,7 @@ func rebindPrompts(txn kv.Txn, c *Core, device, session string, now time.Time) e
 			return err
 		}
 		t.Challenge, t.Session, t.Updated = &ch, session, now
-		if err := saveTx(txn, t); err != nil {
-			return err
-		}
-		if _, err := enqueue(txn, device, t.promptBody(), now); err != nil {
+		if err := publish(txn, t, t.promptBody(), now); err != nil {
 			return err
 		}
 	}

@@ -103,3 +103,13 @@ func saveTx(txn kv.Txn, t *Tx) error {
 	}
 	return txn.Set(txKey(t.ID), raw)
 }
+
+// publish saves the transaction and queues the downlink message that reports it, in
+// the same store transaction: a device never hears of a state that was not written.
+func publish(txn kv.Txn, t *Tx, report wire.Body, now time.Time) error {
+	if err := saveTx(txn, t); err != nil {
+		return err
+	}
+	_, err := enqueue(txn, t.Device, report, now)
+	return err
+}

@@ -1,0 +1,157 @@
+package registry_test
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/earshot/earshot/authz/kv"
+	"github.com/earshot/earshot/device/identity"
+	"github.com/earshot/earshot/device/wire"
+	"github.com/earshot/earshot/gateway/registry"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+func newRegistry(t *testing.T, maxNonces int) (*registry.Registry, *clock) {
+	t.Helper()
+	c := &clock{now: time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)}
+	r, err := registry.New(registry.Config{Store: kv.NewMemory(), Audience: "earshot:t", Now: c.Now, MaxNonces: maxNonces})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, c
+}
+
+func enrollReq(k *identity.Key, code string) registry.EnrollRequest {
+	return registry.EnrollRequest{Code: code, PublicKey: identity.EncodePublic(k.Public()), Proof: k.EnrollProof(code), Kind: registry.KindGlasses}
+}
+
+func TestPairingCodes(t *testing.T) {
+	r, clk := newRegistry(t, 0)
+	k, _ := identity.GenerateKey()
+
+	if _, err := r.CreatePairingCode(t.Context(), "Not A Handle!"); !errors.Is(err, registry.ErrBadUser) {
+		t.Fatalf("bad handle: %v", err)
+	}
+	p, err := r.CreatePairingCode(t.Context(), "alice")
+	if err != nil || len(p.Code) != 9 || p.Code[4] != '-' || p.User != "usr_alice" {
+		t.Fatalf("code %+v, %v", p, err)
+	}
+	// Typed in lower case without the dash, the code still works — once.
+	typed := strings.ToLower(strings.ReplaceAll(p.Code, "-", ""))
+	req := enrollReq(k, p.Code)
+	req.Code = typed
+	d, err := r.Enroll(t.Context(), req)
+	if err != nil || d.ID != k.DeviceID() || d.User != "usr_alice" {
+		t.Fatalf("enrol: %+v, %v", d, err)
+	}
+	k2, _ := identity.GenerateKey()
+	if _, err := r.Enroll(t.Context(), enrollReq(k2, p.Code)); !errors.Is(err, registry.ErrBadPairingCode) {
+		t.Fatalf("second use: %v", err)
+	}
+
+	p2, _ := r.CreatePairingCode(t.Context(), "bob")
+	clk.Advance(11 * time.Minute)
+	if _, err := r.Enroll(t.Context(), enrollReq(k2, p2.Code)); !errors.Is(err, registry.ErrBadPairingCode) {
+		t.Fatalf("expired code: %v", err)
+	}
+
+	p3, _ := r.CreatePairingCode(t.Context(), "bob")
+	stolen := enrollReq(k2, p3.Code)
+	other, _ := identity.GenerateKey()
+	stolen.Proof = other.EnrollProof(p3.Code) // a proof made with a key other than the one enrolled
+	if _, err := r.Enroll(t.Context(), stolen); err == nil {
+		t.Fatal("enrolled a key without proof of possession")
+	}
+	if _, err := r.Enroll(t.Context(), enrollReq(k2, p3.Code)); err != nil {
+		t.Fatalf("a failed proof must not burn the code: %v", err)
+	}
+}
+
+func wireCode(err error) wire.Code {
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return we.Code
+	}
+	return wire.CodeUnknown
+}
+
+func TestAuthenticate(t *testing.T) {
+	r, clk := newRegistry(t, 2)
+	k, _ := identity.GenerateKey()
+	p, _ := r.CreatePairingCode(t.Context(), "alice")
+	if _, err := r.Enroll(t.Context(), enrollReq(k, p.Code)); err != nil {
+		t.Fatal(err)
+	}
+	tok := func() string {
+		s, err := k.Token("earshot:t", clk.Now(), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := tok()
+	if _, err := r.Authenticate(t.Context(), first); err != nil {
+		t.Fatal(err)
+	}
+	if c := wireCode(mustErr(r.Authenticate(t.Context(), first))); c != wire.CodeTokenReplayed {
+		t.Fatalf("replay: %s", c)
+	}
+	if _, err := r.Authenticate(t.Context(), tok()); err != nil {
+		t.Fatal(err)
+	}
+	// The nonce memory is full (2): fail closed until the remembered tokens expire.
+	if c := wireCode(mustErr(r.Authenticate(t.Context(), tok()))); c != wire.CodeTokenReplayed {
+		t.Fatalf("full nonce memory: %s", c)
+	}
+	clk.Advance(2 * time.Minute)
+	if _, err := r.Authenticate(t.Context(), tok()); err != nil {
+		t.Fatalf("after the old tokens expired: %v", err)
+	}
+	stale := tok()
+	clk.Advance(2 * time.Minute)
+	if c := wireCode(mustErr(r.Authenticate(t.Context(), stale))); c != wire.CodeTokenExpired {
+		t.Fatalf("expired: %s", c)
+	}
+	if _, err := r.Revoke(t.Context(), k.DeviceID()); err != nil {
+		t.Fatal(err)
+	}
+	if c := wireCode(mustErr(r.Authenticate(t.Context(), tok()))); c != wire.CodeDeviceRevoked {
+		t.Fatalf("revoked: %s", c)
+	}
+}
+
+func mustErr(_ registry.Device, err error) error { return err }
+
+func TestAPIKeys(t *testing.T) {
+	r, _ := newRegistry(t, 0)
+	k1, _ := r.NewAPIKey()
+	k2, _ := r.NewAPIKey()
+	if !strings.HasPrefix(k1, "esk_") || k1 == k2 {
+		t.Fatalf("keys %q %q", k1, k2)
+	}
+	if err := r.SetAPIKey(t.Context(), "agent-a", k1); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := r.Agent(t.Context(), k1); err != nil || id != "agent-a" {
+		t.Fatalf("%q %v", id, err)
+	}
+	if err := r.SetAPIKey(t.Context(), "agent-a", k2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Agent(t.Context(), k1); !errors.Is(err, registry.ErrBadAPIKey) {
+		t.Fatalf("the replaced key still works: %v", err)
+	}
+	if id, err := r.Agent(t.Context(), k2); err != nil || id != "agent-a" {
+		t.Fatalf("%q %v", id, err)
+	}
+}
