@@ -8,7 +8,7 @@
 //	hello{token?, resume, last_ack}   ->
 //	                                  <- hello.ok{session, resume, heartbeat}
 //	utterance{id, text}               ->
-//	                                  <- confirm.request{tx, terms, hash, text, expires_at}
+//	                                  <- confirm.request{tx, terms (with expires_at), hash, text}
 //	ack{seq}                          ->
 //	confirm{tx, hash, decision, method, sig} ->
 //	                                  <- tx.result{tx, state, mandate?}
