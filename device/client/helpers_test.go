@@ -27,13 +27,19 @@ func enroll(t testing.TB, g *clienttest.Gateway, user, kind string) (*identity.K
 	if err != nil {
 		t.Fatal(err)
 	}
+	return key, enrollKey(t, g, key, user, kind)
+}
+
+// enrollKey enrols an existing key.
+func enrollKey(t testing.TB, g *clienttest.Gateway, key *identity.Key, user, kind string) client.Enrollment {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	en, err := client.Enroll(ctx, g.URL(), key, g.PairingCode(user), kind, "test "+kind)
 	if err != nil {
 		t.Fatalf("Enroll: %v", err)
 	}
-	return key, en
+	return en
 }
 
 // dial connects a client, applies mutate to its config first, and reads the first

@@ -193,11 +193,13 @@ func (cn *Conn) hello(ctx context.Context, h *wire.Hello) error {
 		cn.log.Error("hello", "err", err)
 		return wire.NewError(wire.CodeServerError, "could not open the session")
 	}
+	cn.log.Info("session open", "session", ok.Session, "resumed", ok.Resumed, "last_ack", lastAck, "last_seq", ok.LastSeq)
+	// hello.ok goes out under the lock that orders flushes, so no re-sent frame can
+	// overtake it.
 	cn.mu.Lock()
 	cn.session, cn.sent = ok.Session, lastAck
-	cn.mu.Unlock()
-	cn.log.Info("session open", "session", ok.Session, "resumed", ok.Resumed, "last_ack", lastAck, "last_seq", ok.LastSeq)
 	cn.send(&ok, "")
+	cn.mu.Unlock()
 	cn.flush(ctx)
 	return nil
 }

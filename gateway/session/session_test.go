@@ -15,6 +15,7 @@ import (
 	"github.com/earshot/earshot/authz/kv"
 	"github.com/earshot/earshot/device/identity"
 	"github.com/earshot/earshot/device/wire"
+	"github.com/earshot/earshot/device/wire/wiretest"
 	"github.com/earshot/earshot/gateway/agent"
 	"github.com/earshot/earshot/gateway/registry"
 	"github.com/earshot/earshot/gateway/session"
@@ -545,5 +546,59 @@ func TestReplacedConnection(t *testing.T) {
 	r.connect(d, wire.Hello{})
 	if ft.closed != wire.CodeReplaced {
 		t.Fatalf("old connection closed with %v", ft.closed)
+	}
+}
+
+// TestGoldenUplinks feeds every uplink golden frame of the protocol (the same files the
+// device side tests with) to the core: each is understood and answered, none is fatal.
+func TestGoldenUplinks(t *testing.T) {
+	r := newRig(t)
+	k := wiretest.DeviceKey()
+	p, err := r.reg.CreatePairingCode(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := r.reg.Enroll(t.Context(), registry.EnrollRequest{
+		Code: p.Code, PublicKey: identity.EncodePublic(k.Public()), Proof: k.EnrollProof(p.Code), Kind: registry.KindGlasses,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft := &fakeTransport{}
+	cn, err := r.core.Attach(d, ft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		typ    wire.Type
+		answer wire.Type // "" for no answer
+		code   wire.Code // for error answers
+	}{
+		{wire.TypeHello, wire.TypeHelloOK, 0},
+		{wire.TypeUtterance, wire.TypeTxResult, 0},
+		{wire.TypeTxStatus, wire.TypeError, wire.CodeUnknownTx},
+		{wire.TypeConfirm, wire.TypeError, wire.CodeUnknownTx},
+		{wire.TypeAck, wire.TypeError, wire.CodeBadRequest}, // acks seq 42 of a fresh session
+		{wire.TypePing, wire.TypePong, 0},
+		{wire.TypePong, "", 0},
+	} {
+		t.Run(string(tc.typ), func(t *testing.T) {
+			if err := cn.Handle(t.Context(), wiretest.Golden(tc.typ)); err != nil {
+				t.Fatalf("golden %s disconnected: %v", tc.typ, err)
+			}
+			envs := ft.take(t)
+			if tc.answer == "" {
+				if len(envs) != 0 {
+					t.Fatalf("answered with %d frames", len(envs))
+				}
+				return
+			}
+			e := only(t, envs, tc.answer)
+			if tc.code != 0 {
+				if got := body[wire.Error](t, e); got.Code != tc.code {
+					t.Fatalf("error %s, want %s", got.Code, tc.code)
+				}
+			}
+		})
 	}
 }
