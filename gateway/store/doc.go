@@ -40,11 +40,13 @@
 //	idem/<agent>/<sha256(key)>            authz          idempotency record (request hash, answer)
 //	dev/<device>                          gateway        enrolled device: public key, user, kind, name, revoked
 //	pair/<sha256(code)>                   gateway        one-time pairing code
-//	sess/<device>                         gateway        session: session id, resume token hash, next seq, last ack
+//	sess/<device>                         gateway        session: session id, resume token hash, last seq, last ack
 //	out/<device>/<seq>                    gateway        downlink outbox frame; seq is 20-digit zero-padded decimal
 //	tx/<tx>                               gateway        transaction record
 //	txdev/<device>/<tx>                   gateway        index: transactions of a device
 //	utt/<device>/<msgid>                  gateway        utterance dedupe -> tx
+//	apikey/<sha256(api key)>              gateway        agent id the API key belongs to
+//	agent/<agent>                         gateway        sha256 of the agent's current API key
 //	keys/mandate/<kid>                    gateway        mandate signing key (PEM)
 //	meta/<name>                           gateway        gateway metadata
 //
