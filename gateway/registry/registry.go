@@ -137,24 +137,41 @@ func (r *Registry) CreatePairingCode(ctx context.Context, handle string) (Pairin
 	if err != nil {
 		return Pairing{}, err
 	}
-	var b [8]byte
-	if _, err := io.ReadFull(r.cfg.Rand, b[:]); err != nil {
-		return Pairing{}, fmt.Errorf("registry: pairing code: %w", err)
+	code, err := r.newCode()
+	if err != nil {
+		return Pairing{}, err
 	}
-	var sb strings.Builder
-	for i, c := range b {
-		if i == 4 {
-			sb.WriteByte('-')
-		}
-		sb.WriteByte(codeAlphabet[int(c)%len(codeAlphabet)])
-	}
-	p := Pairing{Code: sb.String(), User: user, ExpiresAt: r.cfg.Now().Add(r.cfg.PairingTTL).UTC()}
+	p := Pairing{Code: code, User: user, ExpiresAt: r.cfg.Now().Add(r.cfg.PairingTTL).UTC()}
 	rec, _ := json.Marshal(pairingRecord{User: user, ExpiresAt: p.ExpiresAt})
 	err = r.cfg.Store.Update(ctx, func(txn kv.Txn) error { return txn.Set(pairKey(p.Code), rec) })
 	if err != nil {
 		return Pairing{}, fmt.Errorf("registry: pairing code: %w", err)
 	}
 	return p, nil
+}
+
+// newCode draws 8 characters uniformly from codeAlphabet: bytes at or above the
+// largest multiple of the alphabet's size are rejected, so no letter is favoured.
+func (r *Registry) newCode() (string, error) {
+	const limit = 256 - 256%len(codeAlphabet)
+	var sb strings.Builder
+	var b [16]byte
+	for n := 0; n < 8; {
+		if _, err := io.ReadFull(r.cfg.Rand, b[:]); err != nil {
+			return "", fmt.Errorf("registry: pairing code: %w", err)
+		}
+		for _, c := range b {
+			if int(c) >= limit || n == 8 {
+				continue
+			}
+			if n == 4 {
+				sb.WriteByte('-')
+			}
+			sb.WriteByte(codeAlphabet[int(c)%len(codeAlphabet)])
+			n++
+		}
+	}
+	return sb.String(), nil
 }
 
 // EnrollRequest is a device's enrolment.

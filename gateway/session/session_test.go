@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -116,7 +117,8 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	ag := &fakeAgent{}
-	core, err := session.New(session.Config{Store: st, Registry: reg, Keys: keys, Agent: ag, ConsentTTL: 30 * time.Second})
+	core, err := session.New(session.Config{Store: st, Registry: reg, Keys: keys, Agent: ag, ConsentTTL: 30 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
