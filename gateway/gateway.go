@@ -1,6 +1,6 @@
 // Package gateway assembles the earshot gateway: the Badger store, the device
-// registry, the session core, the WebSocket transport, the HTTP API and the embedded
-// reference agent, behind one Server with New, Run and Shutdown.
+// registry, the session core, the WebSocket and MQTT transports, the HTTP API and the
+// embedded reference agent, behind one Server with New, Run and Shutdown.
 package gateway
 
 import (
@@ -57,6 +57,27 @@ type Config struct {
 	// NewAgent, if set, replaces the embedded reference agent. It is given the
 	// gateway's base URL and a fresh API key for the REST API.
 	NewAgent func(baseURL, apiKey string) (Agent, error)
+	// MQTT configures the MQTT transport; the zero value is the embedded broker.
+	MQTT MQTTConfig
+}
+
+// MQTTConfig configures the MQTT transport.
+type MQTTConfig struct {
+	// Disabled turns MQTT off.
+	Disabled bool
+	// Listen is the embedded broker's address; default 127.0.0.1:1883, or a free
+	// port when Config.Listen has port 0 (so tests and demos never collide).
+	Listen string
+	// Broker, when set, replaces the embedded broker with an external one
+	// (tcp://host:port or ssl://host:port); the gateway connects as a backend client
+	// with the secret in DATA_DIR/mqtt.secret (see docs/deploy-mqtt.md).
+	Broker string
+	// CAFile, CertFile and KeyFile configure TLS to an ssl:// broker: the CA that
+	// signed the broker's certificate and, for mutual TLS, the gateway's own pair.
+	CAFile, CertFile, KeyFile string
+	// DeviceURL is the broker URL devices are told (GET /v1/transports); default the
+	// embedded listener's or Broker.
+	DeviceURL string
 }
 
 // Agent is an in-process agent the gateway runs: an agent.Agent with its own
@@ -73,6 +94,7 @@ type Server struct {
 	db    *store.DB
 	core  *session.Core
 	ws    *ws.Server
+	mqtt  mqttTransport // nil when MQTT is disabled
 	agent Agent
 	http  *http.Server
 	ln    net.Listener
@@ -175,6 +197,10 @@ func (s *Server) build() error {
 	mux := http.NewServeMux()
 	mux.Handle(ws.Path, s.ws)
 	a.Register(mux)
+	if err := s.buildMQTT(reg, promReg, mux); err != nil {
+		return err
+	}
+	mux.HandleFunc("GET "+TransportsPath, s.transports)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n")) // nothing to do if the prober left
@@ -233,7 +259,14 @@ func (s *Server) Run(ctx context.Context) error {
 		// Serve never ran, so Shutdown cannot close the listener; the store still must.
 		return errors.Join(err, s.ln.Close(), s.Shutdown(context.WithoutCancel(ctx)))
 	}
-	s.log.Info("earshot gateway listening", "addr", s.Addr(), "data_dir", s.cfg.DataDir,
+	if s.mqtt != nil {
+		if err := s.mqtt.Start(); err != nil {
+			cancel()
+			wg.Wait()
+			return errors.Join(err, s.ln.Close(), s.Shutdown(context.WithoutCancel(ctx)))
+		}
+	}
+	s.log.Info("earshot gateway listening", "addr", s.Addr(), "mqtt", s.mqttURL(), "data_dir", s.cfg.DataDir,
 		"recogniser", "none (text utterances only; voice comes with the speech issue)",
 		"admin_token_file", filepath.Join(s.cfg.DataDir, AdminTokenFile))
 	wg.Add(1)
@@ -274,6 +307,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs := []error{s.http.Shutdown(ctx)}
 		s.core.Close()
 		errs = append(errs, s.ws.Shutdown(ctx))
+		if s.mqtt != nil {
+			errs = append(errs, s.mqtt.Close())
+		}
 		errs = append(errs, s.db.Close())
 		s.stopErr = errors.Join(errs...)
 	})

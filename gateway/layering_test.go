@@ -44,6 +44,15 @@ func TestLayering(t *testing.T) {
 		}
 		return "", false
 	}
+	transports := []string{"gateway/ws", "gateway/mqtt", "gateway/rtc"}
+	isTransport := func(p string) bool {
+		for _, t := range transports {
+			if under(p, t) {
+				return true
+			}
+		}
+		return false
+	}
 	rules := []struct {
 		name   string
 		applys func(pkg string) bool
@@ -61,10 +70,14 @@ func TestLayering(t *testing.T) {
 			func(i string) bool { return strings.HasPrefix(i, "github.com/dgraph-io/badger") }},
 		{"on the gateway side only gateway/ws imports gorilla/websocket", func(p string) bool { return under(p, "gateway") && !under(p, "gateway/ws") },
 			func(i string) bool { return i == "github.com/gorilla/websocket" }},
-		{"transports import neither the store nor each other", func(p string) bool { return under(p, "gateway/ws") },
+		{"only gateway/mqtt imports the MQTT broker", func(p string) bool { return !under(p, "gateway/mqtt") },
+			func(i string) bool { return strings.HasPrefix(i, "github.com/mochi-mqtt/") }},
+		{"on the gateway side only gateway/mqtt imports paho", func(p string) bool { return under(p, "gateway") && !under(p, "gateway/mqtt") },
+			func(i string) bool { return strings.HasPrefix(i, "github.com/eclipse/paho") }},
+		{"transports import neither the store nor each other", isTransport,
 			func(i string) bool {
 				o, ok := ours(i)
-				return ok && (under(o, "gateway/store") || under(o, "gateway/mqtt") || under(o, "gateway/rtc"))
+				return ok && (under(o, "gateway/store") || isTransport(o))
 			}},
 		{"the session core knows no transport", func(p string) bool { return under(p, "gateway/session") },
 			func(i string) bool {

@@ -50,6 +50,7 @@ const (
 	CodeReplaced      Code = 4003 // a newer connection of the same device took over
 	CodeServerError   Code = 4004 // an internal error ended the connection
 	CodeHelloTimeout  Code = 4005 // no hello within the deadline after connecting
+	CodeNoSession     Code = 4006 // a message on a link without a session (MQTT): send hello
 )
 
 // Disconnect codes, do not reconnect as is (4500-4999).
@@ -74,6 +75,7 @@ var codeNames = map[Code]string{
 	CodeUnavailable: "unavailable", CodeRateLimited: "rate_limited", CodeAgentUnavailable: "agent_unavailable",
 	CodeShutdown: "shutdown", CodeSlowConsumer: "slow_consumer", CodeHeartbeatLost: "heartbeat_lost",
 	CodeReplaced: "replaced", CodeServerError: "server_error", CodeHelloTimeout: "hello_timeout",
+	CodeNoSession:    "no_session",
 	CodeInvalidToken: "invalid_token", CodeTokenExpired: "token_expired", CodeUnknownDevice: "unknown_device",
 	CodeDeviceRevoked: "device_revoked", CodeProtocolViolation: "protocol_violation",
 	CodeFrameTooLarge: "frame_too_large", CodeTokenReplayed: "token_replayed",

@@ -51,6 +51,7 @@ func TestCodes(t *testing.T) {
 		{wire.CodeReplaced, 4003, "replaced", reconnect},
 		{wire.CodeServerError, 4004, "server_error", reconnect},
 		{wire.CodeHelloTimeout, 4005, "hello_timeout", reconnect},
+		{wire.CodeNoSession, 4006, "no_session", reconnect},
 		{wire.CodeInvalidToken, 4500, "invalid_token", stop},
 		{wire.CodeTokenExpired, 4501, "token_expired", stop},
 		{wire.CodeUnknownDevice, 4502, "unknown_device", stop},
