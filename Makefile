@@ -17,11 +17,12 @@ deps: ## install missing system packages and Go modules (idempotent)
 	@.ci/deps.sh
 
 .PHONY: build
-build: ## build bin/earshot and bin/earshot-sim
+build: ## build bin/earshot, bin/earshot-sim and the Mosquitto auth plugin bin/earshot-mosquitto-auth.so
 	$(GO) build -o $(BIN)/ ./cmd/earshot ./cmd/earshot-sim
+	$(GO) build -tags mosquitto -buildmode=c-shared -o $(BIN)/earshot-mosquitto-auth.so ./cmd/earshot-mosquitto-auth
 
 .PHONY: run
-run: deps build ## start the gateway with embedded defaults (data in ./data, http://127.0.0.1:8080)
+run: deps build ## start the gateway with embedded defaults (./data, http://127.0.0.1:8080, MQTT on 127.0.0.1:1883)
 	$(BIN)/earshot serve $(ARGS)
 
 .PHONY: sim
@@ -29,7 +30,7 @@ sim: build ## run the simulator: make sim ARGS='say "buy two oat lattes" --confi
 	$(BIN)/earshot-sim $(ARGS)
 
 .PHONY: demo
-demo: build ## start a throwaway gateway and run every shipped scenario against it
+demo: build ## start a throwaway gateway and run every shipped scenario over WebSocket and over MQTT
 	@BIN=$(BIN) .ci/demo.sh
 
 .PHONY: test
@@ -56,6 +57,7 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags mosquitto ./cmd/earshot-mosquitto-auth/...
 
 .PHONY: clean
 clean: ## remove build output (not ./data)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make demo: start a gateway on a free port with a temporary data dir, run every shipped
-# scenario with the simulator, print one line per scenario and "N passed, M failed",
+# make demo: start a gateway on free ports (HTTP and its embedded MQTT broker) with a
+# temporary data dir, run every shipped scenario with the simulator over WebSocket and
+# then over MQTT, print one line per scenario and "N passed, M failed" per transport,
 # and leave nothing running.
 set -uo pipefail
 BIN=${BIN:-bin}
@@ -26,8 +27,12 @@ done
 [ -s "$tmp/data/gateway.addr" ] || { echo "demo: the gateway did not start in 10s"; cat "$tmp/gateway.log"; exit 1; }
 addr=$(cat "$tmp/data/gateway.addr")
 
-"$BIN/earshot-sim" run --gateway "http://$addr" --data-dir "$tmp/data" --state "$tmp/sim" firmware-sim/scenarios/*.yaml
-rc=$?
+rc=0
+for transport in ws mqtt; do
+  echo "== scenarios over $transport"
+  "$BIN/earshot-sim" run --transport "$transport" --gateway "http://$addr" --data-dir "$tmp/data" \
+    --state "$tmp/sim-$transport" firmware-sim/scenarios/*.yaml || rc=1
+done
 if [ $rc -ne 0 ]; then
   echo "demo: gateway log tail:"; tail -n 20 "$tmp/gateway.log"
 fi

@@ -5,7 +5,9 @@
 set -euo pipefail
 
 # gcc and libc6-dev: cgo, which -race needs.
-PACKAGES=(gcc libc6-dev)
+# mosquitto, mosquitto-clients: the real broker and CLI clients the MQTT tests use.
+# mosquitto-dev: the plugin headers for cmd/earshot-mosquitto-auth.
+PACKAGES=(gcc libc6-dev mosquitto mosquitto-clients mosquitto-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -18,8 +20,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   install() { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"; }
+  # Installing mosquitto would start Debian's system broker on port 1883, where the
+  # gateway's embedded broker listens: keep package scripts from starting services
+  # (policy-rc.d, exit 101) unless the machine already has a policy.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    guard=1
+  fi
   echo "deps: installing ${missing[*]}"
-  install || { echo "deps: apt-get failed; retrying once" >&2; sleep 5; install; }
+  rc=0
+  install || { echo "deps: apt-get failed; retrying once" >&2; sleep 5; install; } || rc=$?
+  [ -n "$guard" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+  [ $rc -eq 0 ] || exit $rc
 fi
 
 command -v go >/dev/null || export PATH=/usr/local/go/bin:$PATH

@@ -35,6 +35,8 @@ const usage = `earshot — voice commerce gateway
 usage:
   earshot serve   [--data-dir ./data] [--listen 127.0.0.1:8080] [--consent-ttl 60s]
                   [--mandate-ttl 10m] [--heartbeat 25s] [--catalog FILE] [--log-level info]
+                  [--mqtt-listen 127.0.0.1:1883 | --mqtt-broker tcp://host:port | --no-mqtt]
+                  [--mqtt-ca FILE] [--mqtt-cert FILE] [--mqtt-key FILE] [--mqtt-device-url URL]
   earshot pair    --user HANDLE        create a one-time pairing code
   earshot devices                      list enrolled devices
   earshot revoke  DEVICE               revoke a device
@@ -80,9 +82,21 @@ func serve(args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.MandateTTL, "mandate-ttl", 10*time.Minute, "how long a mandate may be redeemed")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 25*time.Second, "WebSocket ping interval")
 	fs.StringVar(&cfg.CatalogFile, "catalog", "", "catalogue file for the reference agent (default: the embedded demo)")
+	fs.StringVar(&cfg.MQTT.Listen, "mqtt-listen", envOr("EARSHOT_MQTT_LISTEN", ""),
+		"embedded MQTT broker address (default 127.0.0.1:1883, or a free port when --listen has port 0)")
+	fs.StringVar(&cfg.MQTT.Broker, "mqtt-broker", envOr("EARSHOT_MQTT_BROKER", ""),
+		"use this external broker (tcp://host:port or ssl://host:port) instead of the embedded one; see docs/deploy-mqtt.md")
+	fs.StringVar(&cfg.MQTT.CAFile, "mqtt-ca", "", "CA certificate (PEM) of an ssl:// broker")
+	fs.StringVar(&cfg.MQTT.CertFile, "mqtt-cert", "", "client certificate (PEM) for an ssl:// broker")
+	fs.StringVar(&cfg.MQTT.KeyFile, "mqtt-key", "", "client key (PEM) for an ssl:// broker")
+	fs.StringVar(&cfg.MQTT.DeviceURL, "mqtt-device-url", "", "broker URL devices are told (default: the broker's)")
+	fs.BoolVar(&cfg.MQTT.Disabled, "no-mqtt", false, "turn MQTT off")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if cfg.MQTT.Broker != "" && cfg.MQTT.Listen != "" {
+		return errors.New("--mqtt-listen is for the embedded broker; with --mqtt-broker there is none")
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {

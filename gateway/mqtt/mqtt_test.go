@@ -37,7 +37,7 @@ func (a *intentAgent) OnMandate(context.Context, agent.Mandate) error { return n
 func (a *intentAgent) OnOutcome(context.Context, agent.Outcome) error { return nil }
 
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	reg   *registry.Registry
 	core  *session.Core
 	agent *intentAgent
@@ -46,7 +46,7 @@ type rig struct {
 }
 
 // newCore builds a registry and a session core over an in-memory store.
-func newCore(t *testing.T) *rig {
+func newCore(t testing.TB) *rig {
 	t.Helper()
 	st := kv.NewMemory()
 	reg, err := registry.New(registry.Config{Store: st, Audience: audience})
@@ -120,7 +120,7 @@ func token(t testing.TB, k *identity.Key) string {
 
 // device is a raw MQTT device: a paho client that collects its downlink.
 type device struct {
-	t     *testing.T
+	t     testing.TB
 	id    string
 	c     paho.Client
 	epoch string
