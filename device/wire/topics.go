@@ -78,11 +78,12 @@ const (
 	Offline = "offline"
 )
 
-// Presence is the payload of a status topic. A device publishes {"state":"online"}
-// (retained) after connecting and sets {"state":"offline"} as its last will; the
-// gateway does the same on its own status topic with an Epoch, a random string that
-// changes whenever the gateway (re)connects: a device that sees a new epoch sends
-// hello again, because the gateway may have lost the session it had.
+// Presence is the payload of a status topic. A device publishes online (retained)
+// after connecting and sets offline as its last will, both with the same Epoch, a
+// random string it picks per connection, so a late will of an old connection cannot
+// end a newer one. The gateway does the same on its own status topic with an epoch
+// that changes whenever it (re)connects: a device that sees a new gateway epoch
+// sends hello again, because the gateway may have lost the session it had.
 type Presence struct {
 	State string `json:"state"`
 	Epoch string `json:"epoch,omitempty"`
