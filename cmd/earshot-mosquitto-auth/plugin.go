@@ -97,7 +97,14 @@ func earshotBasicAuth(username, password, clientID *C.char) C.int {
 		goString(username, brokerauth.MaxUsernameBytes),
 		goString(password, brokerauth.MaxPasswordBytes),
 		goString(clientID, brokerauth.MaxClientIDBytes))
-	if err != nil {
+	switch {
+	case errors.Is(err, brokerauth.ErrUnavailable):
+		// Not a refusal: the gateway could not be asked. Any answer but
+		// MOSQ_ERR_AUTH makes Mosquitto drop the connection without a CONNACK,
+		// which devices treat as a network failure and retry with backoff; a
+		// CONNACK "not authorised" would count towards giving up for good.
+		return C.MOSQ_ERR_UNKNOWN
+	case err != nil:
 		return C.MOSQ_ERR_AUTH
 	}
 	return C.MOSQ_ERR_SUCCESS

@@ -1,8 +1,11 @@
 // Command earshot-sim runs simulated earshot devices (smart glasses, a kiosk) against
-// a gateway: one spoken purchase with `say`, or conformance scenarios with `run`.
+// a gateway, over WebSocket or MQTT: one spoken purchase with `say`, conformance
+// scenarios with `run`, and device credentials for the Mosquitto command-line
+// clients with `token`.
 //
 //	earshot-sim say "buy two oat lattes" --confirm
-//	earshot-sim run firmware-sim/scenarios/*.yaml
+//	earshot-sim run --transport mqtt firmware-sim/scenarios/*.yaml
+//	eval "$(earshot-sim token --state ~/.earshot-sim)"
 //	earshot-sim help
 package main
 
@@ -15,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -32,6 +36,16 @@ Usage:
       ends declined).
   earshot-sim run [flags] SCENARIO.yaml...
       Run scenario files; prints PASS/FAIL per scenario, exits 1 if one fails.
+  earshot-sim token [--count N] [flags]
+      Print, for the device (--kind, --user; enrolled first if needed), shell lines
+      DEVICE=<device id> and TOKEN=<fresh device token> (TOKEN2=... with --count 2,
+      and so on: every MQTT or WebSocket connection needs its own token), for use
+      with mosquitto_pub and mosquitto_sub (see docs/protocol.md, MQTT):
+        eval "$(earshot-sim token --state ~/.earshot-sim --count 2)"
+        mosquitto_sub -V mqttv311 -p 1883 -i "$DEVICE-sub" -u "$DEVICE" -P "$TOKEN" -c -q 1 \
+          -t "earshot/v1/dev/$DEVICE/down"
+      Tokens expire after 5 minutes. Use --state: without it the device's key is
+      thrown away and every run enrols a new device.
   earshot-sim help
       Show this help.
 
@@ -39,12 +53,18 @@ A device keeps its key and enrolment in --state (default: a temporary directory,
 enrols on every run). It enrols with --pairing-code, or asks the gateway's admin API
 for a code, with the admin token in <--data-dir>/admin.token.
 
+say and run connect over WebSocket (--transport ws, the default) or MQTT
+(--transport mqtt) to the broker given with --mqtt, or else to the one the gateway
+names at GET /v1/transports.
+
 Flags:
 `
 
 type options struct {
 	gateway, dataDir, pairingCode, state, kind, user, method string
+	transport, mqtt                                          string
 	timeout                                                  time.Duration
+	count                                                    int
 	confirm, decline, verbose                                bool
 }
 
@@ -64,11 +84,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.pairingCode, "pairing-code", "", "pairing code to enrol with (default: ask the admin API)")
 	fs.StringVar(&o.state, "state", "", "device state directory (default: a temporary directory)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for each answer from the gateway")
-	fs.StringVar(&o.kind, "kind", "glasses", "device kind for say: glasses or kiosk")
-	fs.StringVar(&o.user, "user", "alice", "user the device is paired to, for say")
+	fs.StringVar(&o.kind, "kind", "glasses", "device kind for say and token: glasses or kiosk")
+	fs.StringVar(&o.user, "user", "alice", "user the device is paired to, for say and token")
 	fs.StringVar(&o.method, "method", "", "verification method for say (default: the device's, tap)")
 	fs.BoolVar(&o.confirm, "confirm", false, "say: approve the prompt")
 	fs.BoolVar(&o.decline, "decline", false, "say: decline the prompt")
+	fs.StringVar(&o.transport, "transport", "ws", "how devices connect: ws or mqtt")
+	fs.StringVar(&o.mqtt, "mqtt", "", "MQTT broker URL for --transport mqtt, mqtt://host:port (default: ask the gateway)")
+	fs.IntVar(&o.count, "count", 1, "token: how many tokens to print")
 	fs.BoolVar(&o.verbose, "v", false, "log to stderr")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
@@ -96,6 +119,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return say(ctx, o, pos, stdout, stderr)
 	case "run":
 		return runScenarios(ctx, o, pos, stdout, stderr)
+	case "token":
+		return token(ctx, o, pos, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "earshot-sim: unknown command %q (try earshot-sim help)\n", cmd)
 	return 2
@@ -122,6 +147,13 @@ func (o options) deviceConfig(stderr io.Writer) (sim.Config, error) {
 	if err != nil {
 		return sim.Config{}, err
 	}
+	transport, err := sim.ParseTransport(o.transport)
+	if err != nil {
+		return sim.Config{}, err
+	}
+	if o.mqtt != "" && transport != sim.TransportMQTT {
+		return sim.Config{}, errors.New("--mqtt needs --transport mqtt")
+	}
 	level := slog.LevelWarn
 	if o.verbose {
 		level = slog.LevelDebug
@@ -129,6 +161,7 @@ func (o options) deviceConfig(stderr io.Writer) (sim.Config, error) {
 	return sim.Config{
 		Gateway: o.gateway, DataDir: o.dataDir, StateDir: o.state, PairingCode: o.pairingCode,
 		Kind: kind, User: o.user, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Transport: transport, MQTT: o.mqtt,
 	}, nil
 }
 
@@ -154,7 +187,8 @@ func say(ctx context.Context, o options, pos []string, stdout, stderr io.Writer)
 		return 1
 	}
 	defer dev.Close()
-	fmt.Fprintf(stdout, "%s %s (user %s) connected to %s\n", cfg.Kind, dev.ID(), dev.Enrollment().User, cfg.Gateway)
+	fmt.Fprintf(stdout, "%s %s (user %s) connected to %s over %s (%s)\n", cfg.Kind, dev.ID(), dev.Enrollment().User,
+		cfg.Gateway, dev.Transport(), dev.URL())
 	p, err := dev.Buy(ctx, stdout, pos[0], decision, wire.Method(o.method), o.timeout)
 	if err != nil {
 		fmt.Fprintln(stderr, "earshot-sim:", err)
@@ -198,6 +232,43 @@ func runScenarios(ctx context.Context, o options, files []string, stdout, stderr
 	fmt.Fprintf(stdout, "%d passed, %d failed\n", len(scenarios)-failed, failed)
 	if failed > 0 {
 		return 1
+	}
+	return 0
+}
+
+// token prints shell lines with the device id and fresh tokens.
+func token(ctx context.Context, o options, pos []string, stdout, stderr io.Writer) int {
+	if len(pos) != 0 || o.count < 1 || o.count > 100 {
+		fmt.Fprintln(stderr, "usage: earshot-sim token [--count N (1-100)] [flags]")
+		return 2
+	}
+	cfg, err := o.deviceConfig(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "earshot-sim:", err)
+		return 2
+	}
+	ectx, cancel := context.WithTimeout(ctx, o.timeout)
+	id, err := sim.Enroll(ectx, cfg)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(stderr, "earshot-sim:", err)
+		return 1
+	}
+	if o.state == "" {
+		fmt.Fprintln(stderr, "earshot-sim: no --state: this device's key is gone after this run")
+	}
+	fmt.Fprintf(stdout, "DEVICE=%s\n", id.Enrollment.Device)
+	for i := 1; i <= o.count; i++ {
+		tok, err := id.Token(time.Now())
+		if err != nil {
+			fmt.Fprintln(stderr, "earshot-sim:", err)
+			return 1
+		}
+		name := "TOKEN"
+		if i > 1 {
+			name += strconv.Itoa(i)
+		}
+		fmt.Fprintf(stdout, "%s=%s\n", name, tok)
 	}
 	return 0
 }

@@ -2,18 +2,30 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/earshot/earshot/device/client/clienttest"
+	"github.com/earshot/earshot/device/identity"
+	"github.com/earshot/earshot/device/wire"
 )
 
 func TestCLI(t *testing.T) {
 	g := clienttest.New(clienttest.Config{PromptTTL: 300 * time.Millisecond})
 	t.Cleanup(g.Close)
+	m := clienttest.StartMosquitto(t, "allow_anonymous true\nset_tcp_nodelay true")
+	if err := g.ServeMQTT(m.URL); err != nil {
+		t.Fatal(err)
+	}
+	wsOnly := clienttest.New(clienttest.Config{})
+	t.Cleanup(wsOnly.Close)
+	state := t.TempDir()
 	data := t.TempDir()
 	if err := g.WriteAdminToken(data); err != nil {
 		t.Fatal(err)
@@ -43,7 +55,20 @@ func TestCLI(t *testing.T) {
 			[]string{"PASS glasses-buy-coffee (", "PASS kiosk-order-declined (", "PASS prompt-expires (", "PASS not-understood ("}},
 		{"run a failing scenario", append([]string{"run", bad}, flags...), 1,
 			[]string{"FAIL bad-total (", "total 1100 (USD 11.00), want 1", "0 passed, 1 failed"}},
-		{"help", []string{"help"}, 0, []string{"earshot-sim say TEXT", "-pairing-code"}},
+		{"say over mqtt", append([]string{"say", "buy two oat lattes", "--confirm", "--transport", "mqtt"}, flags...), 0,
+			[]string{"over mqtt (" + m.URL + ")", "Total USD 11.00", "redeemed (final), mandate mnd_"}},
+		{"say over mqtt to a given broker", append([]string{"say", "a large americano", "--decline", "--transport", "mqtt", "--mqtt", m.URL}, flags...), 0,
+			[]string{"over mqtt (" + m.URL + ")", "declined (final)"}},
+		{"run shipped scenarios over mqtt", append(append([]string{"run", "--transport", "mqtt"}, flags...), scenarios...), 0,
+			[]string{"PASS glasses-buy-coffee (", "PASS kiosk-order-declined (", "PASS prompt-expires (", "PASS not-understood (", "4 passed, 0 failed"}},
+		{"token", append([]string{"token", "--state", state, "--count", "2"}, flags...), 0,
+			[]string{"DEVICE=dev_", "TOKEN=ey", "TOKEN2=ey"}},
+		{"mqtt without a broker", []string{"say", "hi", "--confirm", "--transport", "mqtt", "--gateway", wsOnly.URL(), "--pairing-code", wsOnly.PairingCode("alice")}, 1,
+			[]string{"stderr:the gateway has no MQTT broker"}},
+		{"mqtt url without mqtt", append([]string{"say", "hi", "--confirm", "--mqtt", m.URL}, flags...), 2, nil},
+		{"unknown transport", append([]string{"say", "hi", "--confirm", "--transport", "pigeon"}, flags...), 2, nil},
+		{"token with positional arguments", append([]string{"token", "extra"}, flags...), 2, nil},
+		{"help", []string{"help"}, 0, []string{"earshot-sim say TEXT", "-pairing-code", "earshot-sim token", "-transport", "-mqtt"}},
 		{"say without a decision", []string{"say", "hi"}, 2, nil},
 		{"run without files", []string{"run"}, 2, nil},
 		{"unknown command", []string{"fly"}, 2, nil},
@@ -58,10 +83,98 @@ func TestCLI(t *testing.T) {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout.String(), stderr.String())
 			}
 			for _, s := range tt.out {
-				if !strings.Contains(stdout.String(), s) {
-					t.Errorf("stdout lacks %q:\n%s", s, stdout.String())
+				out, name := stdout.String(), "stdout"
+				if rest, ok := strings.CutPrefix(s, "stderr:"); ok {
+					s, out, name = rest, stderr.String(), "stderr"
+				}
+				if !strings.Contains(out, s) {
+					t.Errorf("%s lacks %q:\n%s", name, s, out)
 				}
 			}
 		})
+	}
+}
+
+// TestTokenWithMosquittoClients: the lines `earshot-sim token` prints are what the
+// Mosquitto command-line clients need (docs/protocol.md, MQTT): the device says hello
+// with mosquitto_pub and gets hello.ok on the down topic it listens to with
+// mosquitto_sub.
+func TestTokenWithMosquittoClients(t *testing.T) {
+	for _, bin := range []string{"mosquitto_pub", "mosquitto_sub"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s is not installed (%v): run `make deps`", bin, err)
+		}
+	}
+	g := clienttest.New(clienttest.Config{})
+	t.Cleanup(g.Close)
+	m := clienttest.StartMosquitto(t, "allow_anonymous true\nset_tcp_nodelay true")
+	if err := g.ServeMQTT(m.URL); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	if err := g.WriteAdminToken(data); err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	vars := map[string]string{}
+	for range 2 { // the same device both times
+		var stdout, stderr strings.Builder
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		code := run(ctx, []string{"token", "--count", "2", "--gateway", g.URL(), "--data-dir", data, "--state", state}, &stdout, &stderr)
+		cancel()
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+		for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+			k, v, ok := strings.Cut(line, "=")
+			if !ok || (vars[k] != "" && k == "DEVICE" && vars[k] != v) {
+				t.Fatalf("line %q (had %v)", line, vars)
+			}
+			vars[k] = v
+		}
+	}
+	dev := vars["DEVICE"]
+	for _, k := range []string{"TOKEN", "TOKEN2"} {
+		claims, err := identity.ParseToken(vars[k])
+		if err != nil || claims.Subject != dev || claims.Audience != g.Audience() {
+			t.Fatalf("%s: %+v, %v", k, claims, err)
+		}
+	}
+	host, port, err := net.SplitHostPort(m.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub := exec.CommandContext(ctx, "mosquitto_sub", "-V", "mqttv311", "-h", host, "-p", port, "-i", dev+"-sub",
+		"-u", dev, "-P", vars["TOKEN"], "-c", "-q", "1", "-t", wire.DownlinkTopic(dev), "-C", "1", "-W", "5")
+	var got strings.Builder
+	sub.Stdout = &got
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sub.Wait() }() // returns after one message, or -W's 5 s
+	var subErr error
+hello:
+	for i := 0; ; i++ { // until mosquitto_sub has subscribed and got the answer
+		pub := exec.CommandContext(ctx, "mosquitto_pub", "-V", "mqttv311", "-h", host, "-p", port, "-i", dev,
+			"-u", dev, "-P", vars["TOKEN2"], "-q", "1", "-t", wire.UplinkTopic(dev),
+			"-m", fmt.Sprintf(`{"v":1,"type":"hello","id":"m%d","ts":1767225600000,"body":{}}`, i))
+		if out, err := pub.CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_pub: %v: %s", err, out)
+		}
+		select {
+		case subErr = <-done:
+			break hello
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if subErr != nil {
+		t.Fatalf("mosquitto_sub: %v (got %q)", subErr, got.String())
+	}
+	env, err := wire.Decode([]byte(strings.TrimSpace(got.String())))
+	if err != nil || env.Type != wire.TypeHelloOK {
+		t.Fatalf("mosquitto_sub got %q (%v), want hello.ok", got.String(), err)
 	}
 }

@@ -306,6 +306,20 @@ func TestREADMETour(t *testing.T) {
 			t.Errorf("simulator output lacks %q:\n%s", want, out)
 		}
 	}
+	// The same tour step over MQTT, through the embedded broker.
+	const mqttCmd = `make sim ARGS='say "a large americano" --confirm --transport mqtt'`
+	if !bytes.Contains(readme, []byte(mqttCmd)) {
+		t.Fatalf("the README no longer shows %s", mqttCmd)
+	}
+	sim = exec.CommandContext(ctx, filepath.Join(binaries(t), "earshot-sim"), "say", "a large americano", "--confirm",
+		"--transport", "mqtt", "--gateway", d.url(), "--data-dir", dir, "--state", t.TempDir())
+	out, err = sim.CombinedOutput()
+	if err != nil {
+		t.Fatalf("earshot-sim over MQTT: %v\n%s\ngateway log:\n%s", err, out, d.log)
+	}
+	if !strings.Contains(string(out), "redeemed") {
+		t.Errorf("simulator output over MQTT lacks \"redeemed\":\n%s", out)
+	}
 	d.kill(syscall.SIGTERM)
 	if d.cmd.ProcessState.ExitCode() != 0 {
 		t.Errorf("earshot serve exited %d on SIGTERM:\n%s", d.cmd.ProcessState.ExitCode(), d.log)

@@ -2,14 +2,11 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
-	"time"
-
-	"github.com/gorilla/websocket"
+	"sync/atomic"
 
 	"github.com/earshot/earshot/device/wire"
 )
@@ -17,12 +14,17 @@ import (
 // maxSeenTx bounds the memory of transactions whose prompt was delivered.
 const maxSeenTx = 1024
 
+// maxRecent bounds the uplink frames kept for a retry after a no_session error.
+const maxRecent = 16
+
 // Client is a connected device. Its methods may be called from several goroutines.
 type Client struct {
 	cfg    Config
 	log    *slog.Logger
 	device string
 	events chan Event
+	dialer dialer
+	stats  counters
 
 	ctx       context.Context // the client's lifetime; cancelled by Close
 	cancel    context.CancelFunc
@@ -30,25 +32,62 @@ type Client struct {
 	closeOnce sync.Once
 
 	mu      sync.Mutex
-	conn    *websocket.Conn // nil while disconnected
-	ready   chan struct{}   // closed while conn != nil or down != nil
-	down    error           // why the client stopped for good
+	live    link          // the current transport link, nil between links
+	up      link          // live while a session is up (hello.ok arrived), else nil
+	ready   chan struct{} // closed while up != nil or down != nil
+	down    error         // why the client stopped for good
 	session string
 	resume  string
 	resumed bool
 
-	writeMu sync.Mutex // gorilla allows one writer at a time
+	recentMu sync.Mutex
+	recent   map[string][]byte // the last uplink frames by message id
+	order    []string          // their ids, oldest first
 
 	// Owned by the goroutine that reads (Dial, then run).
-	lastAck uint64
-	extend  func() // pushes the read deadline out after traffic
-	seenTx  map[string]struct{}
-	txOrder []string
+	lastAck  uint64
+	seenTx   map[string]struct{}
+	txOrder  []string
+	retryIDs []string // uplinks refused with no_session, to send again after hello.ok
+}
+
+// counters are the client's statistics (Stats).
+type counters struct {
+	links, hellos, duplicates, early, retried atomic.Int64
+}
+
+// Stats counts what the client did since Dial.
+type Stats struct {
+	// Connections is the number of transport connections made (WebSocket upgrades,
+	// accepted MQTT CONNECTs).
+	Connections int64
+	// Hellos is the number of hello messages sent. Over MQTT a session is resumed
+	// with a new hello on the same connection, and hello is re-sent when no hello.ok
+	// arrives in time.
+	Hellos int64
+	// Duplicates is the number of downlink messages dropped because their seq had
+	// been handled (re-acknowledged, not delivered).
+	Duplicates int64
+	// Early is the number of downlink messages dropped because they arrived before
+	// hello.ok (over MQTT the broker delivers what it kept for the device at once);
+	// the gateway re-sends what was not acknowledged after hello.ok.
+	Early int64
+	// Retried is the number of uplink messages sent again after the gateway
+	// answered them with no_session.
+	Retried int64
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Connections: c.stats.links.Load(), Hellos: c.stats.hellos.Load(),
+		Duplicates: c.stats.duplicates.Load(), Early: c.stats.early.Load(), Retried: c.stats.retried.Load(),
+	}
 }
 
 // Dial connects to the gateway, sends hello and waits for hello.ok. The first Event is
 // that hello.ok. ctx bounds the connection attempt only; the client lives until Close
-// (or, without Reconnect, until the connection ends).
+// (or, without Reconnect, until the session ends).
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -60,19 +99,24 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		done:   make(chan struct{}),
 		ready:  make(chan struct{}),
 		seenTx: make(map[string]struct{}),
+		recent: make(map[string][]byte),
 	}
 	c.log = cfg.Logger.With("component", "device-client", "device", c.device)
+	if c.dialer, err = newDialer(&c.cfg, c.device, c.log, &c.stats); err != nil {
+		return nil, err
+	}
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	conn, ok, err := c.connect(ctx)
+	l, ok, err := c.connect(ctx, true)
 	if err != nil {
 		c.cancel()
 		return nil, err
 	}
-	if !c.setConn(conn) {
+	if !c.sessionUp(l) {
+		c.drop(l)
 		c.cancel()
 		return nil, ErrClosed
 	}
-	go c.run(conn, ok)
+	go c.run(l, ok)
 	return c, nil
 }
 
@@ -144,23 +188,24 @@ func (c *Client) Status(ctx context.Context, tx string) error {
 	return nil
 }
 
-// Close closes the connection, stops reconnecting, waits for the client's goroutine
-// and closes Events. It is idempotent and always returns nil.
+// Close ends the connection cleanly (a WebSocket close frame; over MQTT the
+// retained offline status, then DISCONNECT), stops reconnecting, waits for the
+// client's goroutine and closes Events. It is idempotent and always returns nil.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()
 		c.mu.Lock()
-		conn := c.conn
+		l := c.live
 		c.mu.Unlock()
-		if conn != nil {
-			c.closeConn(conn, websocket.CloseNormalClosure, "bye")
+		if l != nil {
+			l.close()
 		}
 	})
 	<-c.done
 	return nil
 }
 
-// send encodes b and writes it on the current connection, waiting for one while the
+// send encodes b and writes it in the current session, waiting for one while the
 // client reconnects.
 func (c *Client) send(ctx context.Context, id string, b wire.Body) error {
 	frame, err := wire.Encode(wire.Envelope{ID: id, TS: c.cfg.Now().UnixMilli()}, b)
@@ -169,13 +214,14 @@ func (c *Client) send(ctx context.Context, id string, b wire.Body) error {
 	}
 	for {
 		c.mu.Lock()
-		conn, ready, down := c.conn, c.ready, c.down
+		l, ready, down := c.up, c.ready, c.down
 		c.mu.Unlock()
 		if down != nil {
 			return down
 		}
-		if conn != nil {
-			return c.write(ctx, conn, frame)
+		if l != nil {
+			c.remember(id, frame)
+			return l.write(ctx, frame)
 		}
 		select {
 		case <-ready:
@@ -185,40 +231,73 @@ func (c *Client) send(ctx context.Context, id string, b wire.Body) error {
 	}
 }
 
-func (c *Client) write(ctx context.Context, conn *websocket.Conn, frame []byte) error {
-	deadline := time.Now().Add(c.cfg.WriteTimeout) // network deadlines use the wall clock
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+// remember keeps an uplink frame for a retry after no_session.
+func (c *Client) remember(id string, frame []byte) {
+	c.recentMu.Lock()
+	defer c.recentMu.Unlock()
+	c.recent[id] = frame
+	c.order = append(c.order, id)
+	if len(c.order) > maxRecent {
+		delete(c.recent, c.order[0])
+		c.order = c.order[1:]
 	}
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	if err := conn.SetWriteDeadline(deadline); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	if err := conn.WriteMessage(websocket.TextMessage, frame); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	return nil
 }
 
-// setConn makes conn the current connection, unless the client is closing.
-func (c *Client) setConn(conn *websocket.Conn) bool {
+// recall returns the remembered frames among ids, in the order they were sent.
+func (c *Client) recall(ids []string) [][]byte {
+	c.recentMu.Lock()
+	defer c.recentMu.Unlock()
+	var out [][]byte
+	for _, id := range c.order {
+		if slices.Contains(ids, id) {
+			out = append(out, c.recent[id])
+		}
+	}
+	return out
+}
+
+// setLive records the current transport link, unless the client is closing.
+func (c *Client) setLive(l link) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return false
+	}
+	c.live = l
+	return true
+}
+
+// drop closes a link and forgets it.
+func (c *Client) drop(l link) {
+	if l == nil {
+		return
+	}
+	l.close()
+	c.mu.Lock()
+	if c.live == l {
+		c.live = nil
+	}
+	c.mu.Unlock()
+}
+
+// sessionUp opens the session on l to senders, unless the client is closing.
+func (c *Client) sessionUp(l link) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx.Err() != nil || c.down != nil {
 		return false
 	}
-	c.conn = conn
+	c.up = l
 	close(c.ready)
 	return true
 }
 
-// dropConn forgets the current connection; senders wait for the next one.
-func (c *Client) dropConn() {
+// sessionDown makes senders wait for the next session.
+func (c *Client) sessionDown() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.conn != nil {
-		c.conn = nil
+	if c.up != nil {
+		c.up = nil
 		c.ready = make(chan struct{})
 	}
 }
@@ -231,10 +310,16 @@ func (c *Client) stop(err error) {
 		return
 	}
 	c.down = err
-	if c.conn == nil {
+	if c.up == nil {
 		close(c.ready)
 	}
-	c.conn = nil
+	c.up = nil
+}
+
+// finish closes l (if any) and stops the client.
+func (c *Client) finish(l link, err error) {
+	c.drop(l)
+	c.stop(err)
 }
 
 // emit delivers ev, waiting while Events is full, until the client closes.
@@ -244,17 +329,5 @@ func (c *Client) emit(ev Event) bool {
 		return true
 	case <-c.ctx.Done():
 		return false
-	}
-}
-
-// closeConn sends a close frame (best effort) and closes the connection.
-func (c *Client) closeConn(conn *websocket.Conn, code int, text string) {
-	deadline := time.Now().Add(time.Second)
-	if err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), deadline); err != nil &&
-		!errors.Is(err, websocket.ErrCloseSent) {
-		c.log.Debug("close frame not sent", "err", err)
-	}
-	if err := conn.Close(); err != nil {
-		c.log.Debug("close", "err", err)
 	}
 }

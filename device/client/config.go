@@ -2,6 +2,7 @@ package client
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -21,8 +22,14 @@ import (
 // Config configures a Client. The zero value of every optional field is a working
 // default.
 type Config struct {
-	// URL is the gateway's device endpoint, ws://host:port/v1/device (required). See
-	// DeviceURL to derive it from the gateway's base URL.
+	// URL says where and how to connect (required); its scheme picks the transport:
+	//
+	//	ws://host:port/v1/device, wss://   WebSocket (see DeviceURL)
+	//	mqtt://host:port, tcp://           MQTT 3.1.1 (port 1883 by default)
+	//	mqtts://host:port, ssl://          MQTT 3.1.1 over TLS (port 8883 by default)
+	//
+	// For MQTT it is the gateway's broker (see Discover). The client behaves the same
+	// on every transport.
 	URL string
 	// Key is the device key enrolled with the gateway (required).
 	Key *identity.Key
@@ -36,15 +43,21 @@ type Config struct {
 	Now func() time.Time
 	// Dialer dials the WebSocket. Default: 1 KiB read and write buffers, a 10 s
 	// handshake timeout and the proxy from the environment. The earshot.v1
-	// subprotocol is always requested.
+	// subprotocol is always requested. Not used over MQTT.
 	Dialer *websocket.Dialer
-	// Reconnect makes the client reconnect, with jittered exponential backoff between
-	// MinBackoff and MaxBackoff, after a disconnect whose close code allows it.
-	// Default: off (the first disconnect ends the client).
+	// TLS configures wss:// and mqtts:// connections (for a private CA, or a client
+	// certificate for mutual TLS); it takes precedence over Dialer.TLSClientConfig.
+	// Default: the system roots, and the URL's host as the server name.
+	TLS *tls.Config
+	// Reconnect makes the client start a new session, with jittered exponential
+	// backoff between MinBackoff and MaxBackoff, after a session ends with a code that
+	// allows it (see the package doc). Default: off (the first end ends the client).
 	Reconnect bool
 	// MinBackoff and MaxBackoff bound the reconnect delay. Defaults: 250 ms and 5 s.
 	MinBackoff, MaxBackoff time.Duration
-	// HelloTimeout bounds the wait for hello.ok after the upgrade. Default: 10 s.
+	// HelloTimeout bounds the wait for hello.ok. Over WebSocket the connection
+	// attempt fails after it; over MQTT hello is sent again (the link stays up).
+	// Default: 10 s.
 	HelloTimeout time.Duration
 	// WriteTimeout bounds one frame write when the context has no earlier deadline.
 	// Default: 10 s.
@@ -53,7 +66,8 @@ type Config struct {
 	EventBuffer int
 	// Rand returns a number in [0, 1) for backoff jitter. Default: math/rand/v2.
 	Rand func() float64
-	// NewID returns a fresh uplink message id. Default: "m_" and 96 random bits.
+	// NewID returns a fresh uplink message id; over MQTT also the epoch that tags
+	// each connection's status messages. Default: "m_" and 96 random bits.
 	NewID func() string
 }
 
@@ -69,9 +83,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.URL == "" {
 		return c, errors.New("client: config: URL is required")
 	}
-	u, err := url.Parse(c.URL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return c, fmt.Errorf("client: config: URL %q: want ws://host[:port]/path or wss://", c.URL)
+	if _, err := transportOf(c.URL); err != nil {
+		return c, err
 	}
 	if c.Key == nil {
 		return c, errors.New("client: config: Key is required")
@@ -93,6 +106,9 @@ func (c Config) withDefaults() (Config, error) {
 		d = *c.Dialer // a copy: the caller's dialer is not modified
 	}
 	d.Subprotocols = []string{wire.Subprotocol}
+	if c.TLS != nil {
+		d.TLSClientConfig = c.TLS
+	}
 	c.Dialer = &d
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = defaultMinBackoff
@@ -119,6 +135,35 @@ func (c Config) withDefaults() (Config, error) {
 		c.NewID = randomID
 	}
 	return c, nil
+}
+
+// transportOf parses a Config.URL and checks its scheme.
+func transportOf(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err == nil && u.Host != "" && u.Hostname() != "" {
+		switch u.Scheme {
+		case "ws", "wss":
+			return u, nil
+		case "mqtt", "tcp", "mqtts", "ssl":
+			if (u.Path == "" || u.Path == "/") && u.RawQuery == "" {
+				return u, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("client: config: URL %q: want ws[s]://host[:port]/path for WebSocket, "+
+		"or mqtt://host[:port] (also tcp://, mqtts://, ssl://) for MQTT", raw)
+}
+
+// newDialer returns the dialer of the transport the URL names.
+func newDialer(cfg *Config, device string, log *slog.Logger, st *counters) (dialer, error) {
+	u, err := transportOf(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "ws" || u.Scheme == "wss" {
+		return &wsDialer{url: cfg.URL, dialer: cfg.Dialer, writeTimeout: cfg.WriteTimeout}, nil
+	}
+	return newMQTTDialer(u, cfg, device, log, st), nil
 }
 
 func randomID() string {

@@ -1,10 +1,13 @@
 // Package client is earshot's reference device client: what smart-glasses or kiosk
-// firmware runs to talk to a gateway over WebSocket (protocol v1, see device/wire).
+// firmware runs to talk to a gateway (protocol v1, see device/wire and
+// docs/protocol.md), over WebSocket or MQTT 3.1.1. Config.URL's scheme picks the
+// transport (ws://, wss://; mqtt:// or tcp://, mqtts:// or ssl://; Discover asks a
+// gateway which it offers); everything else behaves the same on both.
 //
 // A device enrols once with a pairing code the user created (Enroll), keeps its key and
 // the returned audience, then connects with Dial. Dial mints a fresh device token for
-// every connection, upgrades with the earshot.v1 subprotocol, sends hello and waits for
-// hello.ok. From then on:
+// every connection (the upgrade's bearer token; the MQTT password), sends hello and
+// waits for hello.ok. From then on:
 //
 //	Say(text)                -> utterance{text, ptt}
 //	                         <- confirm.request          (Events: TypeConfirmRequest)
@@ -15,14 +18,34 @@
 //
 // Every downlink message is delivered to Events once, then acknowledged (ack is
 // cumulative). A seq already handled is dropped and re-acknowledged; a confirm.request
-// for a transaction already delivered is dropped too. Events is bounded: while it is
-// full the client stops reading (and acknowledging), so the gateway keeps what was not
+// for a transaction already delivered is dropped too; so is anything that arrives
+// before hello.ok (the gateway re-sends it after). Events is bounded: while it is full
+// the client stops reading (and acknowledging), so the gateway keeps what was not
 // delivered and sends it again; nothing is dropped to make room.
 //
-// With Config.Reconnect the client reconnects after a disconnect whose close code allows
-// it (wire.Code.Reconnect), with jittered exponential backoff, presents its resume token
-// and last acknowledged seq in hello, and the gateway re-sends what was not acknowledged.
-// A refused connection is reported as a *DialError carrying the gateway's problem code.
+// A session ends when the connection drops, when the gateway closes it with a code (a
+// WebSocket close code; over MQTT an error with a code in 4000-4999 on the device's
+// down topic), and over MQTT when the gateway's status goes offline or shows a new
+// epoch. Each end is one EventDisconnected. With Config.Reconnect the client then
+// starts a new session when the code allows it (wire.Code.Reconnect), after jittered
+// exponential backoff: over MQTT with a new hello on the same connection while it is
+// up, else on a new connection. hello presents the resume token and the last
+// acknowledged seq, and the gateway re-sends what was not acknowledged. A message the
+// gateway answered with no_session is sent again in the new session. A refused
+// connection is reported as a *DialError.
 //
-// The client owns one goroutine per Client, stopped and waited for by Close.
+// Over MQTT (docs/protocol.md §2) the client connects with username and client id =
+// the device id, password = the token, clean session false, keepalive 30 s and a
+// retained offline status as its will; subscribes to its down topic and the
+// gateway's status, publishes its online status and hello on its up topic. Its status
+// messages carry a per-connection epoch, so that a late will of an older connection
+// cannot be mistaken for the current one's. Close publishes the offline status before
+// it disconnects. paho does not reconnect by itself: every attempt is a new paho
+// client with a new token, and the client's own loop reconnects, so events, backoff
+// and refusals are the same as over WebSocket. MQTT 3.1.1 cannot say why a CONNECT
+// was refused (return code 4 or 5): the client tries again with fresh tokens a few
+// times, then stops.
+//
+// The client owns one goroutine per Client, plus over MQTT paho's and an uplink
+// writer per connection, stopped and waited for by Close.
 package client

@@ -27,18 +27,35 @@ var (
 	ErrRefused = errors.New("client: refused by the gateway")
 	// ErrProtocol reports a gateway that broke the protocol during the handshake.
 	ErrProtocol = errors.New("client: protocol error")
+	// ErrGatewayOffline reports, over MQTT, a broker whose gateway status is offline
+	// when Dial tries to connect. (A client that is already connected waits for the
+	// gateway instead.)
+	ErrGatewayOffline = errors.New("client: the gateway is offline")
 )
 
-// DialError reports a WebSocket upgrade the gateway refused with an HTTP status and an
-// RFC 9457 problem. Code is the problem's code, the name of a wire.Code such as
-// "invalid_token" or "device_revoked".
+// DialError reports a connection the gateway (or its broker) refused:
+//
+//   - over WebSocket, a refused upgrade: Status is the HTTP status and Code the RFC
+//     9457 problem's code, the name of a wire.Code such as "invalid_token";
+//   - over MQTT, a refused CONNECT: ReturnCode is the CONNACK return code (4, bad user
+//     name or password, or 5, not authorised, for any token or device problem: MQTT
+//     3.1.1 cannot say which), Status and Code are empty;
+//   - over MQTT, a refused hello: Code names the error's wire.Code (for example
+//     "unknown_device" or "device_revoked"), Status and ReturnCode are zero.
 type DialError struct {
-	Status int
-	Code   string
-	Detail string
+	Status     int
+	Code       string
+	ReturnCode byte
+	Detail     string
 }
 
 func (e *DialError) Error() string {
+	switch {
+	case e.ReturnCode != 0:
+		return fmt.Sprintf("client: mqtt connect refused: return code %d: %s", e.ReturnCode, e.Detail)
+	case e.Status == 0:
+		return fmt.Sprintf("client: hello refused: %s: %s", e.Code, e.Detail)
+	}
 	return fmt.Sprintf("client: dial refused: %d %s: %s", e.Status, e.Code, e.Detail)
 }
 
@@ -48,13 +65,27 @@ func (e *DialError) Unwrap() error { return ErrRefused }
 // WireCode returns the wire.Code named by Code, or wire.CodeUnknown.
 func (e *DialError) WireCode() wire.Code { return codeByName(e.Code) }
 
+// MQTT CONNACK return codes (MQTT-3.2.2.3).
+const (
+	connackServerUnavailable = 3
+	connackBadCredentials    = 4
+	connackNotAuthorised     = 5
+)
+
+// tokenRefused reports a CONNACK refusal of the device's credentials.
+func (e *DialError) tokenRefused() bool {
+	return e.ReturnCode == connackBadCredentials || e.ReturnCode == connackNotAuthorised
+}
+
 // retryable reports whether dialling again (with a fresh token) may succeed.
 func (e *DialError) retryable() bool {
-	switch e.WireCode() {
-	case wire.CodeTokenExpired, wire.CodeTokenReplayed:
+	switch c := e.WireCode(); {
+	case c == wire.CodeTokenExpired, c == wire.CodeTokenReplayed:
 		return true // every connection mints a fresh token
+	case c.Disconnect():
+		return c.Reconnect()
 	}
-	return e.Status >= 500 || e.Status == 429
+	return e.Status >= 500 || e.Status == 429 || e.ReturnCode == connackServerUnavailable || e.tokenRefused()
 }
 
 // EnrollError reports an enrolment the gateway refused, with the problem's code (for

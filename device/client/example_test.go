@@ -29,9 +29,14 @@ func buyCoffee(ctx context.Context, gateway, pairingCode string) error {
 	if err != nil {
 		return err
 	}
-	url, err := client.DeviceURL(gateway)
+	// WebSocket, or the gateway's MQTT broker when it has one: nothing else changes.
+	tr, err := client.Discover(ctx, gateway)
 	if err != nil {
 		return err
+	}
+	url := tr.WS
+	if tr.MQTT != "" {
+		url = tr.MQTT
 	}
 	c, err := client.Dial(ctx, client.Config{URL: url, Key: key, Audience: en.Audience, Reconnect: true})
 	if err != nil {

@@ -12,10 +12,14 @@ import (
 // TestGoldenDownlinks pushes the body of every downlink golden frame (the files the
 // gateway's tests use too) to the client and checks it arrives as the same event.
 func TestGoldenDownlinks(t *testing.T) {
-	g := newGateway(t, clienttest.Config{})
+	eachTransport(t, func(t *testing.T, tr string) { goldenDownlinks(t, newEnv(t, tr, clienttest.Config{})) })
+}
+
+func goldenDownlinks(t *testing.T, e *env) {
+	g := e.g
 	key := wiretest.DeviceKey()
 	en := enrollKey(t, g, key, "alice", "glasses")
-	c := dial(t, g, key, en, nil)
+	c := dial(t, e, key, en, nil)
 
 	for _, typ := range []wire.Type{wire.TypeConfirmRequest, wire.TypeTxResult, wire.TypeError} {
 		t.Run(string(typ), func(t *testing.T) {

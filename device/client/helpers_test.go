@@ -13,11 +13,63 @@ import (
 
 const waitFor = 5 * time.Second
 
-func newGateway(t testing.TB, cfg clienttest.Config) *clienttest.Gateway {
+// transports are the transports every behaviour is tested over.
+var transports = []string{"ws", "mqtt"}
+
+// mosquittoConf is what the tests' brokers run with: no authentication (the fake
+// gateway refuses unknown devices at hello), and no Nagle delays.
+const mosquittoConf = "allow_anonymous true\nset_tcp_nodelay true"
+
+// env is a fake gateway serving devices over one transport. Over MQTT it serves them
+// through a real Mosquitto, and devices reach the broker through a proxy that can cut
+// their connections.
+type env struct {
+	transport string
+	g         *clienttest.Gateway
+	m         *clienttest.Mosquitto // MQTT only
+	p         *clienttest.Proxy     // MQTT only
+}
+
+func newEnv(t testing.TB, transport string, cfg clienttest.Config) *env {
 	t.Helper()
-	g := clienttest.New(cfg)
-	t.Cleanup(g.Close)
-	return g
+	e := &env{transport: transport, g: clienttest.New(cfg)}
+	t.Cleanup(e.g.Close)
+	if transport == "mqtt" {
+		e.m = clienttest.StartMosquitto(t, mosquittoConf)
+		if err := e.g.ServeMQTT(e.m.URL); err != nil {
+			t.Fatal(err)
+		}
+		e.p = clienttest.StartProxy(t, e.m.Addr)
+	}
+	return e
+}
+
+// url is where devices connect.
+func (e *env) url() string {
+	if e.transport == "mqtt" {
+		return "mqtt://" + e.p.Addr
+	}
+	return e.g.DeviceURL()
+}
+
+// cut breaks the device's connection without a goodbye.
+func (e *env) cut(t testing.TB, device string) {
+	t.Helper()
+	if e.transport == "mqtt" {
+		e.p.Drop()
+		return
+	}
+	if !e.g.Disconnect(device, wire.CodeUnknown) {
+		t.Fatal("not connected")
+	}
+}
+
+// eachTransport runs f as a subtest per transport.
+func eachTransport(t *testing.T, f func(t *testing.T, transport string)) {
+	t.Helper()
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) { f(t, tr) })
+	}
 }
 
 // enroll makes a key and enrols it as a device of kind for user.
@@ -44,9 +96,9 @@ func enrollKey(t testing.TB, g *clienttest.Gateway, key *identity.Key, user, kin
 
 // dial connects a client, applies mutate to its config first, and reads the first
 // event, which must be hello.ok.
-func dial(t testing.TB, g *clienttest.Gateway, key *identity.Key, en client.Enrollment, mutate func(*client.Config)) *client.Client {
+func dial(t testing.TB, e *env, key *identity.Key, en client.Enrollment, mutate func(*client.Config)) *client.Client {
 	t.Helper()
-	cfg := client.Config{URL: g.DeviceURL(), Key: key, Audience: en.Audience, Client: wire.ClientInfo{Name: "test", Version: "0"}}
+	cfg := client.Config{URL: e.url(), Key: key, Audience: en.Audience, Client: wire.ClientInfo{Name: "test", Version: "0"}}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -76,6 +128,23 @@ func next(t testing.TB, c *client.Client) client.Event {
 		t.Fatal("no event")
 	}
 	return client.Event{}
+}
+
+// nextMessage returns the next event that is not about the connection, and the
+// connection events before it.
+func nextMessage(t testing.TB, c *client.Client) (client.Event, []client.Event) {
+	t.Helper()
+	var conn []client.Event
+	for {
+		ev := next(t, c)
+		if ev.Type != wire.TypeHelloOK && ev.Type != client.EventDisconnected {
+			return ev, conn
+		}
+		if ev.Disconnected != nil && !ev.Disconnected.Reconnecting {
+			t.Fatalf("stopped: %+v", ev.Disconnected)
+		}
+		conn = append(conn, ev)
+	}
 }
 
 // noEvent checks that no event arrives for a short while.
@@ -110,4 +179,24 @@ func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// eventually polls cond until it holds, failing the test after a while.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func waitAcked(t testing.TB, g *clienttest.Gateway, device string, seq uint64) {
+	t.Helper()
+	eventually(t, "ack", func() bool {
+		st, _ := g.Device(device)
+		return st.Acked == seq
+	})
 }

@@ -21,4 +21,7 @@
 // the default is the runner's StepTimeout (10 s), or DefaultExpiryTimeout for
 // wait_expiry. Amounts are integer minor units. Unknown steps or fields, and missing
 // required fields, are refused with the file and line.
+//
+// A scenario does not name a transport: the runner's device configuration does
+// (sim.Config.Transport), so every scenario runs over WebSocket and MQTT alike.
 package scenario

@@ -15,17 +15,33 @@ import (
 // runner returns a Runner against a fake gateway whose prompts expire after ttl.
 func runner(t *testing.T, ttl time.Duration) *scenario.Runner {
 	t.Helper()
+	return runnerOver(t, sim.TransportWS, ttl)
+}
+
+// runnerOver returns a Runner whose devices connect over tr; over MQTT the fake
+// gateway serves them through a real Mosquitto.
+func runnerOver(t *testing.T, tr sim.Transport, ttl time.Duration) *scenario.Runner {
+	t.Helper()
 	g := clienttest.New(clienttest.Config{PromptTTL: ttl})
 	t.Cleanup(g.Close)
+	if tr == sim.TransportMQTT {
+		m := clienttest.StartMosquitto(t, "allow_anonymous true\nset_tcp_nodelay true")
+		if err := g.ServeMQTT(m.URL); err != nil {
+			t.Fatal(err)
+		}
+	}
 	data := t.TempDir()
 	if err := g.WriteAdminToken(data); err != nil {
 		t.Fatal(err)
 	}
 	return scenario.NewRunner(scenario.Config{
-		Device:      sim.Config{Gateway: g.URL(), DataDir: data, StateDir: t.TempDir(), MinBackoff: 10 * time.Millisecond},
+		Device: sim.Config{Gateway: g.URL(), DataDir: data, StateDir: t.TempDir(), MinBackoff: 10 * time.Millisecond,
+			Transport: tr},
 		StepTimeout: 3 * time.Second,
 	})
 }
+
+var transports = []sim.Transport{sim.TransportWS, sim.TransportMQTT}
 
 func parse(t *testing.T, y string) *scenario.Scenario {
 	t.Helper()
@@ -45,17 +61,21 @@ func TestShippedScenariosPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := runner(t, 300*time.Millisecond)
-	var out strings.Builder
-	results := r.RunAll(context.Background(), &out, ss)
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(results) != len(ss) || len(lines) != len(ss) {
-		t.Fatalf("%d results, %d lines for %d scenarios:\n%s", len(results), len(lines), len(ss), out.String())
-	}
-	for i, res := range results {
-		if !res.Passed() || !strings.HasPrefix(lines[i], "PASS "+res.Name+" (") {
-			t.Errorf("%s: %v\n%s", res.Name, res.Err, lines[i])
-		}
+	for _, tr := range transports {
+		t.Run(tr.String(), func(t *testing.T) {
+			r := runnerOver(t, tr, 300*time.Millisecond)
+			var out strings.Builder
+			results := r.RunAll(context.Background(), &out, ss)
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(results) != len(ss) || len(lines) != len(ss) {
+				t.Fatalf("%d results, %d lines for %d scenarios:\n%s", len(results), len(lines), len(ss), out.String())
+			}
+			for i, res := range results {
+				if !res.Passed() || !strings.HasPrefix(lines[i], "PASS "+res.Name+" (") {
+					t.Errorf("%s: %v\n%s", res.Name, res.Err, lines[i])
+				}
+			}
+		})
 	}
 }
 
@@ -101,8 +121,10 @@ func TestRunnerNoPrompt(t *testing.T) {
 }
 
 func TestRunnerStatusAndVoice(t *testing.T) {
-	r := runner(t, time.Second)
-	res := r.Run(context.Background(), parse(t, `
+	for _, tr := range transports {
+		t.Run(tr.String(), func(t *testing.T) {
+			r := runnerOver(t, tr, time.Second)
+			res := r.Run(context.Background(), parse(t, `
 name: status-and-voice
 device: {kind: glasses, user: carol}
 steps:
@@ -113,7 +135,9 @@ steps:
   - expect_result: {state: redeemed, amount: 8900, mandate: true}
   - status: {state: redeemed}
 `))
-	if !res.Passed() {
-		t.Fatal(res)
+			if !res.Passed() {
+				t.Fatal(res)
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,11 @@ type Config struct {
 	HTTP *http.Client
 	// MinBackoff is the first reconnect delay. Default: the client's (250 ms).
 	MinBackoff time.Duration
+	// Transport is how the device connects. Default: TransportWS.
+	Transport Transport
+	// MQTT is the broker URL for TransportMQTT (mqtt://host:port, tcp://, mqtts://,
+	// ssl://). Default: the broker the gateway names at GET /v1/transports.
+	MQTT string
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -72,8 +78,19 @@ func (c Config) withDefaults() (Config, error) {
 	if c.HTTP == nil {
 		c.HTTP = &http.Client{Timeout: 10 * time.Second}
 	}
+	if c.Transport == TransportUnknown {
+		c.Transport = TransportWS
+	}
+	if c.MQTT != "" && c.Transport != TransportMQTT {
+		return c, fmt.Errorf("sim: config: an MQTT broker URL with transport %s", c.Transport)
+	}
 	return c, nil
 }
+
+// ErrNoMQTT reports a gateway that names no MQTT broker (GET /v1/transports has
+// none, or the gateway predates it) when a device is to connect over MQTT without a
+// broker URL.
+var ErrNoMQTT = errors.New("sim: the gateway has no MQTT broker")
 
 // maxBacklog bounds the events kept for later turns; the oldest are dropped (counted).
 const maxBacklog = 256
@@ -85,6 +102,7 @@ type Device struct {
 	profile    Profile
 	enrollment client.Enrollment
 	client     *client.Client
+	url        string // where the client connects
 	tmpDir     string // removed by Close
 
 	backlog []client.Event  // events no turn has taken yet
@@ -121,28 +139,18 @@ func Start(ctx context.Context, cfg Config) (*Device, error) {
 }
 
 func (d *Device) start(ctx context.Context) error {
-	dir := filepath.Join(d.cfg.StateDir, d.cfg.Kind.String()+"-"+d.cfg.User)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("sim: state dir: %w", err)
-	}
-	key, err := identity.LoadOrCreateKey(filepath.Join(dir, "device.key"))
+	key, known, err := d.identity(ctx)
 	if err != nil {
-		return fmt.Errorf("sim: %w", err)
+		return err
 	}
-	d.log = d.cfg.Logger.With("component", "sim", "kind", d.cfg.Kind.String(), "device", key.DeviceID())
-	enPath := filepath.Join(dir, "enrollment.json")
-	en, known := d.loadEnrollment(enPath, key)
-	if !known {
-		if en, err = d.enroll(ctx, key, enPath); err != nil {
-			return err
-		}
+	if d.url, err = d.deviceURL(ctx); err != nil {
+		return err
 	}
-	d.enrollment = en
 	c, err := d.dial(ctx, key)
 	var de *client.DialError
 	if known && errors.As(err, &de) && de.WireCode() == wire.CodeUnknownDevice {
 		d.log.Info("gateway forgot this device; enrolling again")
-		if d.enrollment, err = d.enroll(ctx, key, enPath); err != nil {
+		if d.enrollment, err = d.enroll(ctx, key, d.enrollmentPath()); err != nil {
 			return err
 		}
 		c, err = d.dial(ctx, key)
@@ -152,6 +160,86 @@ func (d *Device) start(ctx context.Context) error {
 	}
 	d.client = c
 	return nil
+}
+
+func (d *Device) stateDir() string {
+	return filepath.Join(d.cfg.StateDir, d.cfg.Kind.String()+"-"+d.cfg.User)
+}
+
+func (d *Device) enrollmentPath() string { return filepath.Join(d.stateDir(), "enrollment.json") }
+
+// identity loads or creates the device's key, and loads its enrolment for this
+// gateway or enrols it; known reports that the enrolment was loaded.
+func (d *Device) identity(ctx context.Context) (key *identity.Key, known bool, err error) {
+	dir := d.stateDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("sim: state dir: %w", err)
+	}
+	if key, err = identity.LoadOrCreateKey(filepath.Join(dir, "device.key")); err != nil {
+		return nil, false, fmt.Errorf("sim: %w", err)
+	}
+	d.log = d.cfg.Logger.With("component", "sim", "kind", d.cfg.Kind.String(), "device", key.DeviceID())
+	en, known := d.loadEnrollment(d.enrollmentPath(), key)
+	if !known {
+		if en, err = d.enroll(ctx, key, d.enrollmentPath()); err != nil {
+			return nil, false, err
+		}
+	}
+	d.enrollment = en
+	return key, known, nil
+}
+
+// deviceURL returns where the device connects: the gateway's WebSocket endpoint, or
+// its MQTT broker.
+func (d *Device) deviceURL(ctx context.Context) (string, error) {
+	if d.cfg.Transport != TransportMQTT {
+		return client.DeviceURL(d.cfg.Gateway)
+	}
+	if d.cfg.MQTT != "" {
+		return d.cfg.MQTT, nil
+	}
+	t, err := client.Discover(ctx, d.cfg.Gateway)
+	if err != nil {
+		return "", fmt.Errorf("sim: asking the gateway for its MQTT broker: %w", err)
+	}
+	if t.MQTT == "" {
+		return "", fmt.Errorf("%w (GET %s/v1/transports names none)", ErrNoMQTT, strings.TrimSuffix(d.cfg.Gateway, "/"))
+	}
+	return t.MQTT, nil
+}
+
+// Identity is a simulated device's key and enrolment.
+type Identity struct {
+	Key        *identity.Key
+	Enrollment client.Enrollment
+}
+
+// Token mints a fresh device token (every connection needs a new one).
+func (id *Identity) Token(now time.Time) (string, error) {
+	return id.Key.Token(id.Enrollment.Audience, now, 0)
+}
+
+// Enroll loads the device's key and enrolment from cfg.StateDir, making the key and
+// enrolling it as Start would, without connecting. Without a StateDir the key lives
+// only in the returned Identity.
+func Enroll(ctx context.Context, cfg Config) (*Identity, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	d := &Device{cfg: cfg, seenTx: map[string]bool{}}
+	if cfg.StateDir == "" {
+		if d.tmpDir, err = os.MkdirTemp("", "earshot-sim-"); err != nil {
+			return nil, fmt.Errorf("sim: state dir: %w", err)
+		}
+		d.cfg.StateDir = d.tmpDir
+		defer d.removeTmp()
+	}
+	key, _, err := d.identity(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Identity{Key: key, Enrollment: d.enrollment}, nil
 }
 
 // savedEnrollment is the enrolment file in the state directory.
@@ -201,12 +289,8 @@ func (d *Device) enroll(ctx context.Context, key *identity.Key, path string) (cl
 }
 
 func (d *Device) dial(ctx context.Context, key *identity.Key) (*client.Client, error) {
-	url, err := client.DeviceURL(d.cfg.Gateway)
-	if err != nil {
-		return nil, err
-	}
 	return client.Dial(ctx, client.Config{
-		URL: url, Key: key, Audience: d.enrollment.Audience, Client: d.profile.Client,
+		URL: d.url, Key: key, Audience: d.enrollment.Audience, Client: d.profile.Client,
 		Logger: d.cfg.Logger, Now: d.cfg.Now, Reconnect: true, MinBackoff: d.cfg.MinBackoff,
 	})
 }
@@ -216,6 +300,13 @@ func (d *Device) ID() string { return d.enrollment.Device }
 
 // Enrollment returns the device's enrolment.
 func (d *Device) Enrollment() client.Enrollment { return d.enrollment }
+
+// URL returns where the device connects: the gateway's WebSocket endpoint or its
+// MQTT broker.
+func (d *Device) URL() string { return d.url }
+
+// Transport returns how the device connects.
+func (d *Device) Transport() Transport { return d.cfg.Transport }
 
 // Profile returns the device's profile.
 func (d *Device) Profile() Profile { return d.profile }

@@ -67,3 +67,34 @@ func ProfileFor(k Kind) (Profile, error) {
 
 // Supports reports whether the device can verify a user with m.
 func (p Profile) Supports(m wire.Method) bool { return slices.Contains(p.Methods, m) }
+
+// Transport is how a simulated device connects to the gateway.
+type Transport int
+
+// Transports.
+const (
+	TransportUnknown Transport = iota // the zero value: WebSocket
+	TransportWS                       // WebSocket, at the gateway's /v1/device
+	TransportMQTT                     // MQTT 3.1.1, through the gateway's broker
+)
+
+func (t Transport) String() string {
+	switch t {
+	case TransportWS:
+		return "ws"
+	case TransportMQTT:
+		return "mqtt"
+	}
+	return "unknown"
+}
+
+// ParseTransport parses "ws" or "mqtt".
+func ParseTransport(s string) (Transport, error) {
+	switch s {
+	case "ws":
+		return TransportWS, nil
+	case "mqtt":
+		return TransportMQTT, nil
+	}
+	return TransportUnknown, fmt.Errorf("sim: unknown transport %q (want ws or mqtt)", s)
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/earshot/earshot/device/client"
 	"github.com/earshot/earshot/device/client/clienttest"
+	"github.com/earshot/earshot/device/identity"
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/firmware-sim/sim"
 )
@@ -24,6 +25,31 @@ func gateway(t *testing.T, cfg clienttest.Config) (*clienttest.Gateway, string) 
 		t.Fatal(err)
 	}
 	return g, dir
+}
+
+// transports are the transports the simulated devices are tested over.
+var transports = []sim.Transport{sim.TransportWS, sim.TransportMQTT}
+
+// gatewayOver starts a fake gateway that serves devices over tr: over MQTT through
+// a real Mosquitto, which the gateway names at GET /v1/transports.
+func gatewayOver(t *testing.T, tr sim.Transport, cfg clienttest.Config) (*clienttest.Gateway, string) {
+	t.Helper()
+	g, dir := gateway(t, cfg)
+	if tr == sim.TransportMQTT {
+		m := clienttest.StartMosquitto(t, "allow_anonymous true\nset_tcp_nodelay true")
+		if err := g.ServeMQTT(m.URL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return g, dir
+}
+
+// eachTransport runs f as a subtest per transport.
+func eachTransport(t *testing.T, f func(t *testing.T, tr sim.Transport)) {
+	t.Helper()
+	for _, tr := range transports {
+		t.Run(tr.String(), func(t *testing.T) { f(t, tr) })
+	}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -44,28 +70,70 @@ func start(t *testing.T, cfg sim.Config) *sim.Device {
 }
 
 func TestStartEnrollsOnce(t *testing.T) {
-	g, data := gateway(t, clienttest.Config{})
-	state := t.TempDir()
-	d := start(t, sim.Config{Gateway: g.URL(), DataDir: data, StateDir: state, Kind: sim.KindKiosk, User: "bob"})
-	id := d.ID()
-	if st, ok := g.Device(id); !ok || st.Kind != "kiosk" || st.User != "bob" {
-		t.Fatalf("gateway has %+v", st)
+	eachTransport(t, func(t *testing.T, tr sim.Transport) {
+		g, data := gatewayOver(t, tr, clienttest.Config{})
+		state := t.TempDir()
+		cfg := sim.Config{Gateway: g.URL(), DataDir: data, StateDir: state, Kind: sim.KindKiosk, User: "bob", Transport: tr}
+		d := start(t, cfg)
+		id := d.ID()
+		if st, ok := g.Device(id); !ok || st.Kind != "kiosk" || st.User != "bob" || st.Transport != tr.String() {
+			t.Fatalf("gateway has %+v", st)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// Enrolled: no pairing code and no admin token needed any more.
+		cfg.DataDir = t.TempDir()
+		d2 := start(t, cfg)
+		if d2.ID() != id {
+			t.Fatalf("second start is %s, want %s", d2.ID(), id)
+		}
+		_ = d2.Close() // always nil
+
+		// The gateway forgot the device: it enrols again, once.
+		g.Forget(id)
+		cfg.DataDir = data
+		d3 := start(t, cfg)
+		if _, ok := g.Device(d3.ID()); !ok || d3.ID() != id {
+			t.Fatal("not enrolled again")
+		}
+	})
+}
+
+func TestMQTTNeedsABroker(t *testing.T) {
+	g, data := gateway(t, clienttest.Config{}) // WebSocket only
+	_, err := sim.Start(ctxT(t), sim.Config{Gateway: g.URL(), DataDir: data, Transport: sim.TransportMQTT})
+	if !errors.Is(err, sim.ErrNoMQTT) || !strings.Contains(err.Error(), "the gateway has no MQTT broker") {
+		t.Fatalf("Start = %v, want ErrNoMQTT", err)
 	}
-	if err := d.Close(); err != nil {
+	if _, err := sim.Start(ctxT(t), sim.Config{Gateway: g.URL(), MQTT: "mqtt://127.0.0.1:1"}); err == nil {
+		t.Fatal("Start took a broker URL for a WebSocket device")
+	}
+}
+
+func TestEnrollAndToken(t *testing.T) {
+	g, data := gatewayOver(t, sim.TransportMQTT, clienttest.Config{})
+	state := t.TempDir()
+	cfg := sim.Config{Gateway: g.URL(), DataDir: data, StateDir: state, Transport: sim.TransportMQTT}
+	id, err := sim.Enroll(ctxT(t), cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Enrolled: no pairing code and no admin token needed any more.
-	d2 := start(t, sim.Config{Gateway: g.URL(), DataDir: t.TempDir(), StateDir: state, Kind: sim.KindKiosk, User: "bob"})
-	if d2.ID() != id {
-		t.Fatalf("second start is %s, want %s", d2.ID(), id)
+	if _, ok := g.Device(id.Enrollment.Device); !ok || id.Key.DeviceID() != id.Enrollment.Device {
+		t.Fatalf("enrolment %+v", id.Enrollment)
 	}
-	_ = d2.Close() // always nil
-
-	// The gateway forgot the device: it enrols again, once.
-	g.Forget(id)
-	d3 := start(t, sim.Config{Gateway: g.URL(), DataDir: data, StateDir: state, Kind: sim.KindKiosk, User: "bob"})
-	if _, ok := g.Device(d3.ID()); !ok || d3.ID() != id {
-		t.Fatal("not enrolled again")
+	tok, err := id.Token(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := identity.VerifyToken(tok, id.Key.Public(), g.Audience(), time.Now())
+	if err != nil || claims.Subject != id.Enrollment.Device {
+		t.Fatalf("token %+v, %v", claims, err)
+	}
+	// The same device connects later without enrolling again.
+	d := start(t, cfg)
+	if d.ID() != id.Enrollment.Device || d.URL() != g.MQTTURL() || d.Transport() != sim.TransportMQTT {
+		t.Fatalf("device %s at %s, want %s at %s", d.ID(), d.URL(), id.Enrollment.Device, g.MQTTURL())
 	}
 }
 
@@ -111,64 +179,83 @@ func TestBuy(t *testing.T) {
 		{"not understood", sim.KindGlasses, "play some music", wire.DecisionApprove, wire.TxRejected, false,
 			[]string{"rejected (final), code not_understood"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			g, data := gateway(t, clienttest.Config{})
-			d := start(t, sim.Config{Gateway: g.URL(), DataDir: data, Kind: tt.kind})
-			var out strings.Builder
-			p, err := d.Buy(ctxT(t), &out, tt.text, tt.decision, "", 5*time.Second)
-			if err != nil {
-				t.Fatalf("Buy: %v\n%s", err, out.String())
-			}
-			if p.Final == nil || p.Final.State != tt.state || p.OK() != tt.ok {
-				t.Fatalf("final %+v ok %v, want %s ok %v", p.Final, p.OK(), tt.state, tt.ok)
-			}
-			for _, s := range tt.shows {
-				if !strings.Contains(out.String(), s) {
-					t.Errorf("output lacks %q:\n%s", s, out.String())
+	eachTransport(t, func(t *testing.T, tr sim.Transport) {
+		g, data := gatewayOver(t, tr, clienttest.Config{})
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				d := start(t, sim.Config{Gateway: g.URL(), DataDir: data, Kind: tt.kind, Transport: tr})
+				var out strings.Builder
+				p, err := d.Buy(ctxT(t), &out, tt.text, tt.decision, "", 5*time.Second)
+				if err != nil {
+					t.Fatalf("Buy: %v\n%s", err, out.String())
 				}
-			}
-		})
-	}
+				if p.Final == nil || p.Final.State != tt.state || p.OK() != tt.ok {
+					t.Fatalf("final %+v ok %v, want %s ok %v", p.Final, p.OK(), tt.state, tt.ok)
+				}
+				for _, s := range tt.shows {
+					if !strings.Contains(out.String(), s) {
+						t.Errorf("output lacks %q:\n%s", s, out.String())
+					}
+				}
+			})
+		}
+	})
 }
 
 func TestTurnIgnoresPromptsOfEarlierSessions(t *testing.T) {
-	g, data := gateway(t, clienttest.Config{})
-	state := t.TempDir()
-	cfg := sim.Config{Gateway: g.URL(), DataDir: data, StateDir: state}
-	d := start(t, cfg)
-	t1, err := d.Say(ctxT(t), "buy two oat lattes")
-	if err != nil {
-		t.Fatal(err)
+	eachTransport(t, func(t *testing.T, tr sim.Transport) {
+		g, data := gatewayOver(t, tr, clienttest.Config{})
+		state := t.TempDir()
+		cfg := sim.Config{Gateway: g.URL(), DataDir: data, StateDir: state, Transport: tr}
+		d := start(t, cfg)
+		t1, err := d.Say(ctxT(t), "buy two oat lattes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := t1.AwaitPrompt(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+		_ = d.Close()         // always nil; the prompt stays unanswered
+		g.SetIgnoreAcks(true) // the next connection gets the old prompt again
+		d2 := start(t, cfg)
+		t2, err := d2.Say(ctxT(t), "a large americano")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := t2.AwaitPrompt(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.Tx == t1.Tx || req.Terms.Items[0].SKU != "americano" {
+			t.Fatalf("turn took %s (%s), the earlier prompt was %s", req.Tx, req.Terms.Items[0].SKU, t1.Tx)
+		}
+		if err := t2.Confirm(ctxT(t), wire.DecisionApprove, wire.MethodPIN); !errors.Is(err, sim.ErrMethod) {
+			t.Fatalf("Confirm with a PIN on glasses = %v, want ErrMethod", err)
+		}
+		if err := t2.Confirm(ctxT(t), wire.DecisionApprove, wire.MethodVoice); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := t2.AwaitResult(ctxT(t), ""); err != nil || r.State != wire.TxRedeemed {
+			t.Fatalf("result %+v, %v", r, err)
+		}
+		if r, err := t2.Status(ctxT(t)); err != nil || r.State != wire.TxRedeemed || r.Tx != t2.Tx {
+			t.Fatalf("status %+v, %v", r, err)
+		}
+	})
+}
+
+func TestParseTransport(t *testing.T) {
+	for _, tr := range transports {
+		got, err := sim.ParseTransport(tr.String())
+		if err != nil || got != tr {
+			t.Errorf("ParseTransport(%q) = %v, %v", tr, got, err)
+		}
 	}
-	if _, err := t1.AwaitPrompt(ctxT(t)); err != nil {
-		t.Fatal(err)
+	if _, err := sim.ParseTransport("carrier-pigeon"); err == nil {
+		t.Error("ParseTransport accepted a pigeon")
 	}
-	_ = d.Close()         // always nil; the prompt stays unanswered
-	g.SetIgnoreAcks(true) // the next connection gets the old prompt again
-	d2 := start(t, cfg)
-	t2, err := d2.Say(ctxT(t), "a large americano")
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := t2.AwaitPrompt(ctxT(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if req.Tx == t1.Tx || req.Terms.Items[0].SKU != "americano" {
-		t.Fatalf("turn took %s (%s), the earlier prompt was %s", req.Tx, req.Terms.Items[0].SKU, t1.Tx)
-	}
-	if err := t2.Confirm(ctxT(t), wire.DecisionApprove, wire.MethodPIN); !errors.Is(err, sim.ErrMethod) {
-		t.Fatalf("Confirm with a PIN on glasses = %v, want ErrMethod", err)
-	}
-	if err := t2.Confirm(ctxT(t), wire.DecisionApprove, wire.MethodVoice); err != nil {
-		t.Fatal(err)
-	}
-	if r, err := t2.AwaitResult(ctxT(t), ""); err != nil || r.State != wire.TxRedeemed {
-		t.Fatalf("result %+v, %v", r, err)
-	}
-	if r, err := t2.Status(ctxT(t)); err != nil || r.State != wire.TxRedeemed || r.Tx != t2.Tx {
-		t.Fatalf("status %+v, %v", r, err)
+	if sim.TransportUnknown.String() != "unknown" {
+		t.Error("TransportUnknown.String()")
 	}
 }
 

@@ -1,11 +1,19 @@
 // Package clienttest is a fake earshot gateway for tests of device code (the device
 // client, the firmware simulator). It speaks just enough of the gateway's HTTP surface
 // and of protocol v1 to drive a device through a purchase: enrolment with pairing
-// codes, the admin pairing-code endpoint, the WebSocket device endpoint with token
-// checks and RFC 9457 refusals, hello/resume, utterance -> confirm.request (or a
-// not_understood rejection), confirm verification (hash and Ed25519 signature),
-// tx.result mandated -> redeemed, declined, expired, tx.status, seq/ack with re-send
-// of unacknowledged messages, and knobs to inject faults.
+// codes, the admin pairing-code endpoint, GET /v1/transports, the WebSocket device
+// endpoint with token checks and RFC 9457 refusals, hello/resume, utterance ->
+// confirm.request (or a not_understood rejection), confirm verification (hash and
+// Ed25519 signature), tx.result mandated -> redeemed, declined, expired, tx.status,
+// seq/ack with re-send of unacknowledged messages, and knobs to inject faults.
+//
+// With ServeMQTT it also serves devices over MQTT 3.1.1, as a backend client of a
+// real broker (StartMosquitto): it subscribes to every device's up and status topics,
+// publishes downlinks at QoS 1 and its own retained status with an epoch, and answers
+// exactly as over WebSocket. The broker does not check device tokens here (Mosquitto
+// with allow_anonymous): the fake refuses unknown and revoked devices at hello.
+//
+// Proxy sits between a device and a server to break connections on purpose.
 //
 // It is not the gateway: no persistence, no agent, no risk rules. It imports nothing
 // under gateway/.
@@ -26,8 +34,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/earshot/earshot/device/identity"
 	"github.com/earshot/earshot/device/wire"
@@ -86,6 +92,7 @@ type Gateway struct {
 	ignoreAcks bool
 	timers     map[*time.Timer]bool
 	handlers   sync.WaitGroup // WebSocket sessions
+	mqtt       *mqttBackend   // nil unless ServeMQTT
 }
 
 type device struct {
@@ -95,10 +102,26 @@ type device struct {
 	session, resume      string
 	nextSeq, acked       uint64
 	history              map[uint64][]byte // every seq'd frame sent, for Resend
-	conn                 *websocket.Conn
+	conn                 deviceConn        // the current session's link; nil without one
 	hellos               []wire.Hello
 	confirms             []wire.Confirm
 	uplinks              map[wire.Type]int
+
+	// MQTT.
+	persistent     bool   // the broker keeps a session for the device: queue downlinks there
+	lastHello      string // envelope id of the last hello, to drop its QoS 1 duplicates
+	presence       string // its last status: wire.Online or wire.Offline
+	presenceEpoch  string // the epoch of its last online status
+	presenceWrites int    // status messages received
+}
+
+// deviceConn is where a device's session is: a WebSocket, or its MQTT down topic.
+type deviceConn interface {
+	// write sends one frame.
+	write(frame []byte) error
+	// end ends the session with a disconnect code, or abruptly when code is zero.
+	end(code wire.Code)
+	transport() string
 }
 
 type tx struct {
@@ -130,6 +153,7 @@ func New(cfg Config) *Gateway {
 	mux.HandleFunc("POST /v1/enroll", g.serveEnroll)
 	mux.HandleFunc("POST /admin/v1/pairing-codes", g.servePairingCode)
 	mux.HandleFunc("GET /v1/device", g.serveDevice)
+	mux.HandleFunc("GET /v1/transports", g.serveTransports)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -166,7 +190,9 @@ func (g *Gateway) PairingCode(user string) string {
 	return code
 }
 
-// Close closes every device connection, stops the prompt timers and the server.
+// Close closes every device connection, stops the prompt timers, publishes the
+// gateway's offline status and disconnects from the broker (with ServeMQTT), and
+// stops the server.
 func (g *Gateway) Close() {
 	g.mu.Lock()
 	if g.closed {
@@ -179,10 +205,15 @@ func (g *Gateway) Close() {
 	}
 	for _, d := range g.devices {
 		if d.conn != nil {
-			_ = d.conn.Close() // the session's reader sees the error and returns
+			d.conn.end(wire.CodeUnknown) // a WebSocket reader sees the error and returns
+			d.conn = nil
 		}
 	}
+	b := g.mqtt
 	g.mu.Unlock()
+	if b != nil {
+		b.stop()
+	}
 	g.handlers.Wait()
 	g.srv.Close()
 }
@@ -219,7 +250,7 @@ func (g *Gateway) Forget(deviceID string) {
 	defer g.mu.Unlock()
 	if d := g.devices[deviceID]; d != nil {
 		if d.conn != nil {
-			_ = d.conn.Close() // its reader returns
+			d.conn.end(wire.CodeUnknown) // a WebSocket reader returns
 		}
 		delete(g.devices, deviceID)
 	}
@@ -251,8 +282,12 @@ func (g *Gateway) Resend(deviceID string, seq uint64) error {
 	return g.writeLocked(d, d.history[seq])
 }
 
-// Disconnect closes a device's connection with a close code, or abruptly (no close
-// frame) when code is zero. It reports whether the device was connected.
+// Disconnect ends a device's session with a disconnect code: over WebSocket a close
+// frame with that code, then the connection closes (abruptly, without a close
+// frame, when code is zero); over MQTT an error with the code on the device's down
+// topic, and the gateway forgets the session (with code zero, silently: the device
+// learns it from the no_session answer to its next message). It reports whether the
+// device had a session.
 func (g *Gateway) Disconnect(deviceID string, code wire.Code) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -260,11 +295,7 @@ func (g *Gateway) Disconnect(deviceID string, code wire.Code) bool {
 	if d == nil || d.conn == nil {
 		return false
 	}
-	if code != wire.CodeUnknown {
-		msg := websocket.FormatCloseMessage(int(code), code.String())
-		_ = d.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)) // best effort, as a real peer
-	}
-	_ = d.conn.NetConn().Close() // abrupt on purpose
+	d.conn.end(code)
 	d.conn = nil
 	return true
 }
@@ -272,12 +303,17 @@ func (g *Gateway) Disconnect(deviceID string, code wire.Code) bool {
 // DeviceState is what the fake knows about one device.
 type DeviceState struct {
 	User, Kind string
-	Connected  bool
-	Acked      uint64 // highest seq acknowledged
-	LastSeq    uint64 // highest seq assigned
-	Hellos     []wire.Hello
-	Confirms   []wire.Confirm
-	Uplinks    map[wire.Type]int // uplink frames received, by type
+	Connected  bool   // it has a session
+	Transport  string // of its session: "ws" or "mqtt"; empty without one
+	// Presence is its last MQTT status (wire.Online, wire.Offline; empty before
+	// any), PresenceWrites how many status messages it published.
+	Presence       string
+	PresenceWrites int
+	Acked          uint64 // highest seq acknowledged
+	LastSeq        uint64 // highest seq assigned
+	Hellos         []wire.Hello
+	Confirms       []wire.Confirm
+	Uplinks        map[wire.Type]int // uplink frames received, by type
 }
 
 // Device returns a snapshot of a device's state; ok is false for an unknown device.
@@ -288,8 +324,13 @@ func (g *Gateway) Device(deviceID string) (s DeviceState, ok bool) {
 	if d == nil {
 		return s, false
 	}
+	transport := ""
+	if d.conn != nil {
+		transport = d.conn.transport()
+	}
 	return DeviceState{
-		User: d.user, Kind: d.kind, Connected: d.conn != nil, Acked: d.acked, LastSeq: d.nextSeq,
+		User: d.user, Kind: d.kind, Connected: d.conn != nil, Transport: transport,
+		Presence: d.presence, PresenceWrites: d.presenceWrites, Acked: d.acked, LastSeq: d.nextSeq,
 		Hellos: append([]wire.Hello(nil), d.hellos...), Confirms: append([]wire.Confirm(nil), d.confirms...),
 		Uplinks: maps.Clone(d.uplinks),
 	}, true
@@ -360,6 +401,15 @@ func (g *Gateway) servePairingCode(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{
 		"code": code, "user": "usr_" + req.User, "expires_at": time.Now().Add(10 * time.Minute).UTC().Format(time.RFC3339),
 	})
+}
+
+// serveTransports tells devices where to connect, as the real gateway does.
+func (g *Gateway) serveTransports(w http.ResponseWriter, _ *http.Request) {
+	out := map[string]string{"ws": g.DeviceURL()}
+	if u := g.MQTTURL(); u != "" {
+		out["mqtt"] = u
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
