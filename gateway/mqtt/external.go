@@ -181,9 +181,9 @@ func (x *External) onConnect(c paho.Client) {
 		x.m.Reconnects.Inc()
 	}
 	handler := func(_ paho.Client, m paho.Message) {
-		if !x.br.deliver(message{topic: m.Topic(), payload: m.Payload(), retained: m.Retained(), done: m.Ack}) {
-			return // stopping: left unacknowledged for the next session
-		}
+		// After Close, deliver refuses and the message stays unacknowledged, for the
+		// gateway's next session.
+		x.br.deliver(message{topic: m.Topic(), payload: m.Payload(), retained: m.Retained(), done: m.Ack})
 	}
 	filters := map[string]byte{wire.UplinkFilter: wire.QoSEvents, wire.StatusFilter: wire.QoSEvents}
 	for attempt := 1; ; attempt++ {
