@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,32 @@ type AuthRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	ClientID string `json:"client_id"`
+}
+
+// checkDevice is the CONNECT check both brokers make: the username is a device id,
+// the client id is allowed for it, and the password is a fresh token of that device.
+// It returns the refusal, or nil.
+func checkDevice(ctx context.Context, reg *registry.Registry, user, password, clientID string) *wire.Error {
+	switch {
+	case user == "" || password == "":
+		return wire.NewError(wire.CodeInvalidToken, "username (device id) and password (device token) are required")
+	case len(user) > wire.MaxIDBytes || len(password) > wire.MaxTokenBytes:
+		return wire.NewError(wire.CodeInvalidToken, "username or password over its size limit")
+	case !ClientIDAllowed(user, clientID):
+		return wire.NewError(wire.CodeInvalidToken, "client id must be the device id or start with it and '-'")
+	}
+	dev, err := reg.Authenticate(ctx, password)
+	if err != nil {
+		var we *wire.Error
+		if !errors.As(err, &we) {
+			we = wire.NewError(wire.CodeUnavailable, "authentication unavailable")
+		}
+		return we
+	}
+	if dev.ID != user {
+		return wire.NewError(wire.CodeInvalidToken, "the token is not the username's")
+	}
+	return nil
 }
 
 // maxAuthBody bounds an AuthRequest: a token and two ids, with room for JSON.
@@ -73,28 +100,8 @@ func AuthHandler(reg *registry.Registry, secret string, m *Metrics, log *slog.Lo
 			}
 			problem.Write(w, status, code.String(), detail)
 		}
-		switch {
-		case req.Username == "" || req.Password == "":
-			refuse(wire.CodeInvalidToken, "username (device id) and password (device token) are required")
-			return
-		case len(req.Username) > wire.MaxIDBytes || len(req.Password) > wire.MaxTokenBytes:
-			refuse(wire.CodeInvalidToken, "username or password over its size limit")
-			return
-		case !ClientIDAllowed(req.Username, req.ClientID):
-			refuse(wire.CodeInvalidToken, "client id must be the device id or start with it and '-'")
-			return
-		}
-		dev, err := reg.Authenticate(r.Context(), req.Password)
-		if err != nil {
-			var we *wire.Error
-			if !errors.As(err, &we) {
-				we = wire.NewError(wire.CodeUnavailable, "authentication unavailable")
-			}
+		if we := checkDevice(r.Context(), reg, req.Username, req.Password, req.ClientID); we != nil {
 			refuse(we.Code, we.Message)
-			return
-		}
-		if dev.ID != req.Username {
-			refuse(wire.CodeInvalidToken, "the token is not the username's")
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

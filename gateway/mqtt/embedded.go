@@ -219,26 +219,10 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bool {
 			"remote", cl.Net.Remote, "code", code.String(), "reason", detail)
 		return false
 	}
-	switch {
-	case user == "" || len(pk.Connect.Password) == 0:
-		return refuse(wire.CodeInvalidToken, "username (device id) and password (device token) are required")
-	case len(pk.Connect.Password) > wire.MaxTokenBytes:
-		return refuse(wire.CodeInvalidToken, "password over the token size limit")
-	case !ClientIDAllowed(user, cl.ID):
-		return refuse(wire.CodeInvalidToken, "client id must be the device id or start with it and '-'")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
 	defer cancel()
-	dev, err := h.e.cfg.Registry.Authenticate(ctx, string(pk.Connect.Password))
-	if err != nil {
-		var we *wire.Error
-		if !errors.As(err, &we) {
-			we = wire.NewError(wire.CodeUnavailable, "authentication unavailable")
-		}
+	if we := checkDevice(ctx, h.e.cfg.Registry, user, string(pk.Connect.Password), cl.ID); we != nil {
 		return refuse(we.Code, we.Message)
-	}
-	if dev.ID != user {
-		return refuse(wire.CodeInvalidToken, "the token is not the username's")
 	}
 	return true
 }

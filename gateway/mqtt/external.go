@@ -142,6 +142,7 @@ func NewExternal(cfg ExternalConfig) (*External, error) {
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(cfg.MaxReconnectInterval).
 		SetResumeSubs(false). // OnConnect subscribes every time
+		SetStore(newByteStore()).
 		SetBinaryWill(wire.GatewayStatusTopic, wire.Presence{State: wire.Offline}.Encode(), wire.QoSEvents, true).
 		SetOnConnectHandler(x.onConnect).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
