@@ -266,7 +266,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return errors.Join(err, s.ln.Close(), s.Shutdown(context.WithoutCancel(ctx)))
 		}
 	}
-	s.log.Info("earshot gateway listening", "addr", s.Addr(), "mqtt", s.mqttURL(), "data_dir", s.cfg.DataDir,
+	s.log.Info("earshot gateway listening", "addr", s.Addr(), "mqtt", s.MQTTURL(), "data_dir", s.cfg.DataDir,
 		"recogniser", "none (text utterances only; voice comes with the speech issue)",
 		"admin_token_file", filepath.Join(s.cfg.DataDir, AdminTokenFile))
 	wg.Add(1)

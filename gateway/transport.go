@@ -109,9 +109,13 @@ func brokerTLS(mc MQTTConfig) (*tls.Config, error) {
 	return tc, nil
 }
 
-func (s *Server) mqttURL() string {
-	if s.mqtt == nil {
+// MQTTURL is the broker URL devices are told to use, or "" when MQTT is off.
+func (s *Server) MQTTURL() string {
+	switch {
+	case s.mqtt == nil:
 		return ""
+	case s.cfg.MQTT.DeviceURL != "":
+		return s.cfg.MQTT.DeviceURL
 	}
 	return s.mqtt.URL()
 }
@@ -123,13 +127,7 @@ type Transports struct {
 }
 
 func (s *Server) transports(w http.ResponseWriter, r *http.Request) {
-	t := Transports{WS: "ws://" + r.Host + ws.Path, MQTT: s.mqttURL()}
-	if t.MQTT != "" && s.cfg.MQTT.DeviceURL != "" {
-		t.MQTT = s.cfg.MQTT.DeviceURL
-	}
+	t := Transports{WS: "ws://" + r.Host + ws.Path, MQTT: s.MQTTURL()}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(t) // a client that left cannot be answered
 }
-
-// MQTTURL is the broker URL devices use, or "" when MQTT is off.
-func (s *Server) MQTTURL() string { return s.mqttURL() }
