@@ -60,8 +60,8 @@ func TestLayering(t *testing.T) {
 	}{
 		{"device/wire imports nothing of ours", func(p string) bool { return p == "device/wire" },
 			func(i string) bool { _, ok := ours(i); return ok }},
-		{"device/... imports only device/...", func(p string) bool { return under(p, "device") },
-			func(i string) bool { o, ok := ours(i); return ok && !under(o, "device") }},
+		{"device/... imports only device/... and speech/...", func(p string) bool { return under(p, "device") },
+			func(i string) bool { o, ok := ours(i); return ok && !under(o, "device") && !under(o, "speech") }},
 		{"firmware-sim never imports gateway", func(p string) bool { return under(p, "firmware-sim") },
 			func(i string) bool { o, ok := ours(i); return ok && under(o, "gateway") }},
 		{"authz and speech never import gateway", func(p string) bool { return under(p, "authz") || under(p, "speech") },
@@ -74,6 +74,12 @@ func TestLayering(t *testing.T) {
 			func(i string) bool { return strings.HasPrefix(i, "github.com/mochi-mqtt/") }},
 		{"on the gateway side only gateway/mqtt imports paho", func(p string) bool { return under(p, "gateway") && !under(p, "gateway/mqtt") },
 			func(i string) bool { return strings.HasPrefix(i, "github.com/eclipse/paho") }},
+		{"on the gateway side only gateway/rtc imports pion", func(p string) bool { return under(p, "gateway") && !under(p, "gateway/rtc") },
+			func(i string) bool { return strings.HasPrefix(i, "github.com/pion/webrtc") }},
+		{"speech's heavy parts stay in their packages: cgo PocketSphinx in speech/pocketsphinx", func(p string) bool {
+			return !under(p, "speech/pocketsphinx") && !under(p, "speech/asr") && !under(p, "speech/eval") && !under(p, "cmd/earshot-speech-eval")
+		},
+			func(i string) bool { o, ok := ours(i); return ok && o == "speech/pocketsphinx" }},
 		{"transports import neither the store nor each other", isTransport,
 			func(i string) bool {
 				o, ok := ours(i)

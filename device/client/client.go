@@ -46,14 +46,19 @@ type Client struct {
 
 	// Owned by the goroutine that reads (Dial, then run).
 	lastAck  uint64
+	prompts  assembler // prompt speech being received
 	seenTx   map[string]struct{}
 	txOrder  []string
 	retryIDs []string // uplinks refused with no_session, to send again after hello.ok
+
+	streamID  atomic.Uint32 // the last uplink audio stream id
+	resultsMu sync.Mutex
+	results   map[uint32]chan struct{} // open streams whose speech.result Speak waits for
 }
 
 // counters are the client's statistics (Stats).
 type counters struct {
-	links, hellos, duplicates, early, retried atomic.Int64
+	links, hellos, duplicates, early, retried, audioDropped atomic.Int64
 }
 
 // Stats counts what the client did since Dial.
@@ -75,6 +80,10 @@ type Stats struct {
 	// Retried is the number of uplink messages sent again after the gateway
 	// answered them with no_session.
 	Retried int64
+	// AudioDropped counts prompt audio frames dropped: malformed, of a stream not
+	// announced by prompt.audio (or no longer assembled), or beyond MaxPromptAudio;
+	// and prompt streams abandoned because more than two were assembling.
+	AudioDropped int64
 }
 
 // Stats returns the client's counters.
@@ -82,6 +91,7 @@ func (c *Client) Stats() Stats {
 	return Stats{
 		Connections: c.stats.links.Load(), Hellos: c.stats.hellos.Load(),
 		Duplicates: c.stats.duplicates.Load(), Early: c.stats.early.Load(), Retried: c.stats.retried.Load(),
+		AudioDropped: c.stats.audioDropped.Load(),
 	}
 }
 
@@ -95,11 +105,12 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c := &Client{
 		cfg: cfg, device: cfg.Key.DeviceID(),
-		events: make(chan Event, cfg.EventBuffer),
-		done:   make(chan struct{}),
-		ready:  make(chan struct{}),
-		seenTx: make(map[string]struct{}),
-		recent: make(map[string][]byte),
+		events:  make(chan Event, cfg.EventBuffer),
+		done:    make(chan struct{}),
+		ready:   make(chan struct{}),
+		seenTx:  make(map[string]struct{}),
+		results: make(map[uint32]chan struct{}),
+		recent:  make(map[string][]byte),
 	}
 	c.log = cfg.Logger.With("component", "device-client", "device", c.device)
 	if c.dialer, err = newDialer(&c.cfg, c.device, c.log, &c.stats); err != nil {
@@ -212,23 +223,40 @@ func (c *Client) send(ctx context.Context, id string, b wire.Body) error {
 	if err != nil {
 		return err
 	}
+	l, err := c.upLink(ctx)
+	if err != nil {
+		return err
+	}
+	c.remember(id, frame)
+	return l.write(ctx, frame)
+}
+
+// upLink returns the link of the current session, waiting for one while the client
+// reconnects.
+func (c *Client) upLink(ctx context.Context) (link, error) {
 	for {
 		c.mu.Lock()
 		l, ready, down := c.up, c.ready, c.down
 		c.mu.Unlock()
 		if down != nil {
-			return down
+			return nil, down
 		}
 		if l != nil {
-			c.remember(id, frame)
-			return l.write(ctx, frame)
+			return l, nil
 		}
 		select {
 		case <-ready:
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for a connection: %w", ctx.Err())
+			return nil, fmt.Errorf("waiting for a connection: %w", ctx.Err())
 		}
 	}
+}
+
+// current reports whether l still carries the session.
+func (c *Client) current(l link) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.up == l
 }
 
 // remember keeps an uplink frame for a retry after no_session.

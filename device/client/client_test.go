@@ -464,7 +464,7 @@ func TestCloseStopsEverything(t *testing.T) {
 		if _, err := c.Say(ctxT(t), "hello"); !errors.Is(err, client.ErrClosed) {
 			t.Fatalf("Say after Close = %v, want ErrClosed", err)
 		}
-		if tr == "ws" {
+		if tr != "mqtt" {
 			g.Close()
 		}
 		deadline := time.Now().Add(waitFor)
@@ -523,12 +523,12 @@ func TestAckOnlyAfterDelivery(t *testing.T) {
 func TestDiscover(t *testing.T) {
 	g := newEnv(t, "ws", clienttest.Config{}).g
 	got, err := client.Discover(ctxT(t), g.URL())
-	if err != nil || got != (client.Transports{WS: g.DeviceURL()}) {
-		t.Fatalf("Discover = %+v, %v; want WebSocket only", got, err)
+	if err != nil || got != (client.Transports{WS: g.DeviceURL(), WebRTC: g.WHIPURL()}) {
+		t.Fatalf("Discover = %+v, %v; want WebSocket and WebRTC", got, err)
 	}
 	e := newEnv(t, "mqtt", clienttest.Config{})
 	got, err = client.Discover(ctxT(t), e.g.URL())
-	if err != nil || got != (client.Transports{WS: e.g.DeviceURL(), MQTT: e.m.URL}) {
+	if err != nil || got != (client.Transports{WS: e.g.DeviceURL(), MQTT: e.m.URL, WebRTC: e.g.WHIPURL()}) {
 		t.Fatalf("Discover = %+v, %v; want the broker too", got, err)
 	}
 	old := httptest.NewServer(http.NotFoundHandler()) // a gateway from before MQTT

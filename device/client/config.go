@@ -27,9 +27,10 @@ type Config struct {
 	//	ws://host:port/v1/device, wss://   WebSocket (see DeviceURL)
 	//	mqtt://host:port, tcp://           MQTT 3.1.1 (port 1883 by default)
 	//	mqtts://host:port, ssl://          MQTT 3.1.1 over TLS (port 8883 by default)
+	//	whip://host:port/v1/whip, whips:// WebRTC, set up by WHIP over http:// (https://)
 	//
 	// For MQTT it is the gateway's broker (see Discover). The client behaves the same
-	// on every transport.
+	// on every transport; speech (Speak) needs WebSocket or WebRTC.
 	URL string
 	// Key is the device key enrolled with the gateway (required).
 	Key *identity.Key
@@ -37,6 +38,12 @@ type Config struct {
 	Audience string
 	// Client describes the firmware in hello. Zero sends no name or version.
 	Client wire.ClientInfo
+	// PromptAudio asks the gateway to speak every prompt (hello's prompt_audio): the
+	// speech arrives as Events of type wire.TypePromptAudio after the confirm.request.
+	// WebSocket and WebRTC only. Default false.
+	PromptAudio bool
+	// WebRTC configures whip:// and whips:// connections.
+	WebRTC WebRTCSettings
 	// Logger receives the client's logs. Default: discard.
 	Logger *slog.Logger
 	// Now is the clock for device tokens and message timestamps. Default: time.Now.
@@ -69,6 +76,19 @@ type Config struct {
 	// NewID returns a fresh uplink message id; over MQTT also the epoch that tags
 	// each connection's status messages. Default: "m_" and 96 random bits.
 	NewID func() string
+}
+
+// WebRTCSettings configure the WebRTC transport. The zero value is a working default.
+type WebRTCSettings struct {
+	// Loopback allows loopback ICE candidates: for a gateway on the same host (tests).
+	// Default false.
+	Loopback bool
+	// OpenTimeout bounds a connection from the WHIP answer to the open data channel
+	// (ICE, DTLS, SCTP). Default 10 s.
+	OpenTimeout time.Duration
+	// Bitrate is the Opus encoder's bitrate in bit/s for the microphone track.
+	// Default 24000.
+	Bitrate int
 }
 
 const (
@@ -128,6 +148,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.EventBuffer <= 0 {
 		c.EventBuffer = defaultEventBuffer
 	}
+	if c.WebRTC.OpenTimeout <= 0 {
+		c.WebRTC.OpenTimeout = 10 * time.Second
+	}
+	if c.WebRTC.Bitrate <= 0 {
+		c.WebRTC.Bitrate = 24000
+	}
 	if c.Rand == nil {
 		c.Rand = mrand.Float64
 	}
@@ -142,7 +168,7 @@ func transportOf(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err == nil && u.Host != "" && u.Hostname() != "" {
 		switch u.Scheme {
-		case "ws", "wss":
+		case "ws", "wss", "whip", "whips":
 			return u, nil
 		case "mqtt", "tcp", "mqtts", "ssl":
 			if (u.Path == "" || u.Path == "/") && u.RawQuery == "" {
@@ -151,7 +177,7 @@ func transportOf(raw string) (*url.URL, error) {
 		}
 	}
 	return nil, fmt.Errorf("client: config: URL %q: want ws[s]://host[:port]/path for WebSocket, "+
-		"or mqtt://host[:port] (also tcp://, mqtts://, ssl://) for MQTT", raw)
+		"mqtt://host[:port] (also tcp://, mqtts://, ssl://) for MQTT, or whip[s]://host[:port]/path for WebRTC", raw)
 }
 
 // newDialer returns the dialer of the transport the URL names.
@@ -160,8 +186,11 @@ func newDialer(cfg *Config, device string, log *slog.Logger, st *counters) (dial
 	if err != nil {
 		return nil, err
 	}
-	if u.Scheme == "ws" || u.Scheme == "wss" {
+	switch u.Scheme {
+	case "ws", "wss":
 		return &wsDialer{url: cfg.URL, dialer: cfg.Dialer, writeTimeout: cfg.WriteTimeout}, nil
+	case "whip", "whips":
+		return newWebRTCDialer(u, cfg, log)
 	}
 	return newMQTTDialer(u, cfg, device, log, st), nil
 }

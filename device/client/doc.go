@@ -1,8 +1,9 @@
 // Package client is earshot's reference device client: what smart-glasses or kiosk
 // firmware runs to talk to a gateway (protocol v1, see device/wire and
-// docs/protocol.md), over WebSocket or MQTT 3.1.1. Config.URL's scheme picks the
-// transport (ws://, wss://; mqtt:// or tcp://, mqtts:// or ssl://; Discover asks a
-// gateway which it offers); everything else behaves the same on both.
+// docs/protocol.md), over WebSocket, MQTT 3.1.1 or WebRTC. Config.URL's scheme picks
+// the transport (ws://, wss://; mqtt:// or tcp://, mqtts:// or ssl://; whip://,
+// whips://; Discover asks a gateway which it offers); everything else behaves the same
+// on all of them.
 //
 // A device enrols once with a pairing code the user created (Enroll), keeps its key and
 // the returned audience, then connects with Dial. Dial mints a fresh device token for
@@ -45,6 +46,21 @@
 // and refusals are the same as over WebSocket. MQTT 3.1.1 cannot say why a CONNECT
 // was refused (return code 4 or 5): the client tries again with fresh tokens a few
 // times, then stops.
+//
+// Speech (WebSocket and WebRTC): Speak streams an utterance (16 kHz samples) as
+// audio.start, 20 ms frames and audio.end; the gateway answers with speech.result
+// (Events: TypeSpeechResult), then as for Say, and turn.metrics. Over WebSocket the
+// frames are binary frames (PCM at any wire rate, or Opus with the libopus build
+// tag); over WebRTC the audio is Opus on the microphone track (libopus tag) and the
+// events travel on the "earshot" data channel. With Config.PromptAudio every prompt
+// also arrives spoken: one TypePromptAudio event with its 16 kHz samples, after the
+// confirm.request (at most 30 s a prompt, two prompts assembling at once).
+//
+// Over WebRTC the client sets the peer connection up by WHIP (RFC 9725, no trickle
+// ICE): POST of the offer with the device token as bearer, 201 with the answer and
+// the session's Location, DELETE of it (with a fresh token) on close. The gateway
+// ends a session with an error event carrying a disconnect code, which the client
+// treats as a WebSocket close code.
 //
 // The client owns one goroutine per Client, plus over MQTT paho's and an uplink
 // writer per connection, stopped and waited for by Close.

@@ -31,6 +31,12 @@ var (
 	// when Dial tries to connect. (A client that is already connected waits for the
 	// gateway instead.)
 	ErrGatewayOffline = errors.New("client: the gateway is offline")
+	// ErrAudioUnsupported reports speech on a transport that carries no audio (MQTT),
+	// or a SpeakOptions the link cannot send.
+	ErrAudioUnsupported = errors.New("client: audio is not supported")
+	// ErrLinkChanged reports an utterance cut short because the connection it started
+	// on ended; speak it again.
+	ErrLinkChanged = errors.New("client: the connection changed during the utterance")
 )
 
 // DialError reports a connection the gateway (or its broker) refused:

@@ -17,6 +17,11 @@ type Event struct {
 	TxResult       *wire.TxResult       // TypeTxResult
 	Error          *wire.Error          // TypeError; Ref names the uplink message
 	Disconnected   *DisconnectInfo      // EventDisconnected
+	SpeechResult   *wire.SpeechResult   // TypeSpeechResult: what the gateway heard
+	TurnMetrics    *wire.TurnMetrics    // TypeTurnMetrics
+	// PromptAudio is a spoken prompt, delivered once its last frame arrived
+	// (TypePromptAudio; Config.PromptAudio).
+	PromptAudio *PromptSpeech
 	// Err is set when a downlink message of a known type could not be decoded or
 	// validated; the message was acknowledged and its body is missing.
 	Err error
@@ -34,4 +39,13 @@ type DisconnectInfo struct {
 	Reconnecting bool
 	// Err is the underlying read or dial error.
 	Err error
+}
+
+// PromptSpeech is a prompt the gateway spoke: its prompt.audio announcement and the
+// audio of the stream that followed, as 16 kHz mono samples. It is at most
+// MaxPromptAudio long; longer streams are cut (and the frames counted in
+// Stats.AudioDropped).
+type PromptSpeech struct {
+	wire.PromptAudio
+	PCM []int16 // 16 kHz mono
 }

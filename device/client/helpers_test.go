@@ -14,7 +14,7 @@ import (
 const waitFor = 5 * time.Second
 
 // transports are the transports every behaviour is tested over.
-var transports = []string{"ws", "mqtt"}
+var transports = []string{"ws", "mqtt", "webrtc"}
 
 // mosquittoConf is what the tests' brokers run with: no authentication (the fake
 // gateway refuses unknown devices at hello), and no Nagle delays.
@@ -46,8 +46,11 @@ func newEnv(t testing.TB, transport string, cfg clienttest.Config) *env {
 
 // url is where devices connect.
 func (e *env) url() string {
-	if e.transport == "mqtt" {
+	switch e.transport {
+	case "mqtt":
 		return "mqtt://" + e.p.Addr
+	case "webrtc":
+		return e.g.WHIPURL()
 	}
 	return e.g.DeviceURL()
 }
@@ -98,7 +101,8 @@ func enrollKey(t testing.TB, g *clienttest.Gateway, key *identity.Key, user, kin
 // event, which must be hello.ok.
 func dial(t testing.TB, e *env, key *identity.Key, en client.Enrollment, mutate func(*client.Config)) *client.Client {
 	t.Helper()
-	cfg := client.Config{URL: e.url(), Key: key, Audience: en.Audience, Client: wire.ClientInfo{Name: "test", Version: "0"}}
+	cfg := client.Config{URL: e.url(), Key: key, Audience: en.Audience, Client: wire.ClientInfo{Name: "test", Version: "0"},
+		WebRTC: client.WebRTCSettings{Loopback: true}}
 	if mutate != nil {
 		mutate(&cfg)
 	}

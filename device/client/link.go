@@ -16,10 +16,15 @@ import (
 type link interface {
 	// write sends one uplink frame. Safe for concurrent use.
 	write(ctx context.Context, frame []byte) error
+	// writeAudio sends one binary audio frame (wire.AudioHeader and payload), or
+	// ErrAudioUnsupported on a transport without binary messages (MQTT). Safe for
+	// concurrent use.
+	writeAudio(ctx context.Context, frame []byte) error
 	// read returns the next downlink envelope, waiting until deadline (zero: no
 	// deadline beyond the link's own liveness rules). It is called by one goroutine
 	// at a time. Besides link failures it returns errTimeout, an *undecodable frame,
-	// a *sessionEnd, errGatewayRestarted and errGatewayOffline (see below).
+	// a *sessionEnd, errGatewayRestarted and errGatewayOffline (see below). A binary
+	// audio frame comes back as an envelope of typeAudioFrame with the frame as Body.
 	read(deadline time.Time) (wire.Envelope, error)
 	// helloReady reports whether a hello can be sent now: errGatewayOffline while
 	// the gateway is known to be away (MQTT).
@@ -40,6 +45,18 @@ type link interface {
 	close()
 	// abort breaks the link at once, unblocking read (a cancelled handshake).
 	abort()
+}
+
+// typeAudioFrame is the envelope type read gives a binary audio frame (prompt
+// speech), so that frames stay in order with the events around them. It never
+// travels.
+const typeAudioFrame wire.Type = "client.audio_frame"
+
+// opusLink is a link with an Opus media track for the microphone (WebRTC).
+type opusLink interface {
+	link
+	// writeOpus sends one 20 ms Opus packet on the track.
+	writeOpus(packet []byte) error
 }
 
 // dialer makes the links of one Client.

@@ -434,6 +434,11 @@ func (l *mqttLink) write(ctx context.Context, frame []byte) error {
 	}
 }
 
+// writeAudio refuses: MQTT carries events only (protocol §2, MQTT).
+func (l *mqttLink) writeAudio(context.Context, []byte) error {
+	return fmt.Errorf("%w over MQTT", ErrAudioUnsupported)
+}
+
 // writer publishes the outbox in order until the link ends.
 func (l *mqttLink) writer() {
 	defer close(l.writerDone)

@@ -56,6 +56,14 @@ type wsLink struct {
 var _ link = (*wsLink)(nil)
 
 func (l *wsLink) write(ctx context.Context, frame []byte) error {
+	return l.writeMessage(ctx, websocket.TextMessage, frame)
+}
+
+func (l *wsLink) writeAudio(ctx context.Context, frame []byte) error {
+	return l.writeMessage(ctx, websocket.BinaryMessage, frame)
+}
+
+func (l *wsLink) writeMessage(ctx context.Context, mt int, frame []byte) error {
 	deadline := time.Now().Add(l.writeTimeout) // network deadlines use the wall clock
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -65,7 +73,7 @@ func (l *wsLink) write(ctx context.Context, frame []byte) error {
 	if err := l.conn.SetWriteDeadline(deadline); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	if err := l.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+	if err := l.conn.WriteMessage(mt, frame); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
@@ -87,8 +95,11 @@ func (l *wsLink) read(deadline time.Time) (wire.Envelope, error) {
 			}
 			return wire.Envelope{}, err
 		}
+		if mt == websocket.BinaryMessage {
+			return wire.Envelope{Type: typeAudioFrame, Body: data}, nil // prompt speech
+		}
 		if mt != websocket.TextMessage {
-			continue // binary frames carry audio, which this client does not take
+			continue
 		}
 		env, err := wire.Decode(data)
 		if err != nil {

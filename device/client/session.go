@@ -143,7 +143,7 @@ func (c *Client) early(env wire.Envelope) {
 
 func (c *Client) sendHello(ctx context.Context, l link) (string, error) {
 	c.mu.Lock()
-	h := &wire.Hello{Client: c.cfg.Client, Resume: c.resume, LastAck: c.lastAck}
+	h := &wire.Hello{Client: c.cfg.Client, Resume: c.resume, LastAck: c.lastAck, PromptAudio: c.cfg.PromptAudio}
 	c.mu.Unlock()
 	id := c.cfg.NewID()
 	frame, err := wire.Encode(wire.Envelope{ID: id, TS: c.cfg.Now().UnixMilli()}, h)
@@ -397,6 +397,26 @@ func (c *Client) event(l link, env wire.Envelope) (Event, bool) {
 	case wire.TypeError:
 		ev.Error = new(wire.Error)
 		body = ev.Error
+	case wire.TypeSpeechResult:
+		ev.SpeechResult = new(wire.SpeechResult)
+		body = ev.SpeechResult
+	case wire.TypeTurnMetrics:
+		ev.TurnMetrics = new(wire.TurnMetrics)
+		body = ev.TurnMetrics
+	case wire.TypePromptAudio:
+		pa := new(wire.PromptAudio)
+		if err := wire.DecodeBody(env, pa); err != nil {
+			c.log.Warn("invalid prompt.audio", "err", err)
+			return ev, false
+		}
+		c.prompts.begin(pa, &c.stats)
+		return ev, false
+	case typeAudioFrame:
+		ps := c.prompts.frame(env.Body, &c.stats, c.log)
+		if ps == nil {
+			return ev, false
+		}
+		return Event{Type: wire.TypePromptAudio, PromptAudio: ps}, true
 	case wire.TypePing:
 		frame, err := wire.Encode(wire.Envelope{ID: c.cfg.NewID(), TS: c.cfg.Now().UnixMilli()}, &wire.Pong{})
 		if err == nil {
@@ -412,6 +432,9 @@ func (c *Client) event(l link, env wire.Envelope) (Event, bool) {
 	if err := wire.DecodeBody(env, body); err != nil {
 		c.log.Warn("invalid downlink body", "seq", env.Seq, "type", env.Type, "err", err)
 		return Event{Type: env.Type, Seq: env.Seq, Err: err}, true
+	}
+	if r := ev.SpeechResult; r != nil {
+		c.heard(r.Stream)
 	}
 	if r := ev.ConfirmRequest; r != nil {
 		if _, seen := c.seenTx[r.Tx]; seen {

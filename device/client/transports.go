@@ -17,6 +17,9 @@ type Transports struct {
 	WS string `json:"ws"`
 	// MQTT is the broker devices connect to; empty when the gateway has none.
 	MQTT string `json:"mqtt,omitempty"`
+	// WebRTC is the WHIP endpoint (whip:// or whips://); empty when the gateway has
+	// none.
+	WebRTC string `json:"webrtc,omitempty"`
 }
 
 // Discover asks the gateway at baseURL (http://host:port) where its device
@@ -53,7 +56,7 @@ func Discover(ctx context.Context, baseURL string) (Transports, error) {
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<10)).Decode(&t); err != nil {
 		return t, fmt.Errorf("%w: transports: %w", ErrProtocol, err)
 	}
-	for _, u := range []string{t.WS, t.MQTT} {
+	for _, u := range []string{t.WS, t.MQTT, t.WebRTC} {
 		if u == "" {
 			continue
 		}

@@ -32,6 +32,8 @@ const (
 	CodeRefused             Code = 1021 // a risk rule refused the purchase
 	CodeBadAmount           Code = 1022 // an amount is not an integer in minor units
 	CodeUnsupportedCurrency Code = 1023 // not an ISO 4217 code
+	CodeSpeechUnavailable   Code = 1024 // the gateway has no speech recogniser: send text
+	CodeNoStream            Code = 1025 // an audio frame or audio.end for a stream that is not open
 )
 
 // Temporary errors (2000-2999): retry later.
@@ -71,7 +73,8 @@ var codeNames = map[Code]string{
 	CodeChallengeExpired: "challenge_expired", CodeAlreadyDecided: "already_decided",
 	CodeWrongDevice: "wrong_device", CodeMethodNotAllowed: "method_not_allowed",
 	CodeNotUnderstood: "not_understood", CodeRefused: "refused", CodeBadAmount: "bad_amount",
-	CodeUnsupportedCurrency: "unsupported_currency", CodeInternal: "internal",
+	CodeUnsupportedCurrency: "unsupported_currency", CodeSpeechUnavailable: "speech_unavailable", CodeNoStream: "no_stream",
+	CodeInternal:    "internal",
 	CodeUnavailable: "unavailable", CodeRateLimited: "rate_limited", CodeAgentUnavailable: "agent_unavailable",
 	CodeShutdown: "shutdown", CodeSlowConsumer: "slow_consumer", CodeHeartbeatLost: "heartbeat_lost",
 	CodeReplaced: "replaced", CodeServerError: "server_error", CodeHelloTimeout: "hello_timeout",

@@ -41,6 +41,8 @@ func TestCodes(t *testing.T) {
 		{wire.CodeRefused, 1021, "refused", refuse},
 		{wire.CodeBadAmount, 1022, "bad_amount", refuse},
 		{wire.CodeUnsupportedCurrency, 1023, "unsupported_currency", refuse},
+		{wire.CodeSpeechUnavailable, 1024, "speech_unavailable", refuse},
+		{wire.CodeNoStream, 1025, "no_stream", refuse},
 		{wire.CodeInternal, 2000, "internal", retry},
 		{wire.CodeUnavailable, 2001, "unavailable", retry},
 		{wire.CodeRateLimited, 2002, "rate_limited", retry},

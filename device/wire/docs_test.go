@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/earshot/earshot/device/identity"
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/device/wire/wiretest"
 )
@@ -57,6 +58,10 @@ func TestProtocolDoc(t *testing.T) {
 		}
 		if err := wire.DecodeBody(e, b); err != nil {
 			t.Errorf("example %s body: %v\n%s", e.Type, err, block)
+			continue
+		}
+		if c, ok := b.(*wire.Confirm); ok {
+			checkDocConfirm(t, c)
 		}
 	}
 	if frames < len(wiretest.Goldens()) {
@@ -74,6 +79,11 @@ func TestProtocolDoc(t *testing.T) {
 		}
 		if !strings.Contains(doc, fmt.Sprintf("| %d | `%s` |", c, name)) {
 			t.Errorf("docs/protocol.md has no row for code %d %s", c, name)
+		}
+	}
+	for _, typ := range wire.KnownTypes() {
+		if !strings.Contains(doc, fmt.Sprintf("| [`%s`](#", typ)) {
+			t.Errorf("docs/protocol.md has no row for message %s in the messages table", typ)
 		}
 	}
 	for _, s := range []wire.TxState{wire.TxReceived, wire.TxRequested, wire.TxPrompted, wire.TxConfirmed,
@@ -94,6 +104,64 @@ func TestProtocolDoc(t *testing.T) {
 	} {
 		if !strings.Contains(doc, lim) {
 			t.Errorf("docs/protocol.md does not mention %q", lim)
+		}
+	}
+}
+
+// checkDocConfirm checks that a confirm shown in the doc is the golden key's valid
+// signature, so firmware makers can test their signing against it.
+func checkDocConfirm(t *testing.T, c *wire.Confirm) {
+	t.Helper()
+	key := wiretest.DeviceKey()
+	if err := identity.VerifyConfirm(key.Public(), key.DeviceID(), c); err != nil {
+		want := *c
+		key.SignConfirm(&want)
+		t.Errorf("docs/protocol.md shows a confirm (%s, %s) the golden key did not sign: %v; its sig would be %s",
+			c.Decision, c.Method, err, want.Sig)
+	}
+}
+
+// TestProtocolDocAudio keeps the audio section true to the code: the header, codec
+// and flag tables, the limits, and the golden frames' headers.
+func TestProtocolDocAudio(t *testing.T) {
+	doc := protocolDoc(t)
+	var rates []string
+	for _, r := range wire.SampleRates {
+		rates = append(rates, fmt.Sprint(r))
+	}
+	for _, want := range []string{
+		fmt.Sprintf("**%d-byte header**", wire.AudioHeaderBytes),
+		fmt.Sprintf("at most %d bytes (`MaxAudioPayload`)", wire.MaxAudioPayload),
+		fmt.Sprintf("| 0 | 1 | version | `%d`;", wire.AudioVersion),
+		fmt.Sprintf("| %d | `%s` | signed 16-bit little-endian mono samples; an even number of bytes | %s Hz |",
+			wire.CodecPCM, wire.CodecPCM, strings.Join(rates, ", ")),
+		fmt.Sprintf("| %d | `%s` | one Opus packet", wire.CodecOpus, wire.CodecOpus),
+		fmt.Sprintf("| `FlagEnd` | `%#02x` |", wire.FlagEnd),
+		fmt.Sprintf("| `FlagSpeechStart` | `%#02x` |", wire.FlagSpeechStart),
+		fmt.Sprintf("| `FlagSpeechEnd` | `%#02x` |", wire.FlagSpeechEnd),
+		"`" + string(wire.EndPTT) + "`", "`" + string(wire.EndVAD) + "`", "`" + string(wire.EndCancel) + "`",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("docs/protocol.md does not say %q", want)
+		}
+	}
+	for _, o := range []wire.SpeechOutcome{wire.SpeechAccepted, wire.SpeechNotUnderstood, wire.SpeechNoSpeech, wire.SpeechCancelled} {
+		if !strings.Contains(doc, fmt.Sprintf("| `%s` |", o)) {
+			t.Errorf("docs/protocol.md has no row for outcome %s", o)
+		}
+	}
+	for _, a := range []wire.Answer{wire.AnswerApprove, wire.AnswerDecline, wire.AnswerRepeat, wire.AnswerPIN} {
+		if !strings.Contains(doc, fmt.Sprintf("| `%s` |", a)) {
+			t.Errorf("docs/protocol.md has no row for answer %s", a)
+		}
+	}
+	for name, frame := range wiretest.AudioFrames() {
+		header := fmt.Sprintf("```\n% x\n```", frame[:wire.AudioHeaderBytes])
+		if !strings.Contains(doc, header) {
+			t.Errorf("docs/protocol.md does not show the %s golden frame's header:\n%s", name, header)
+		}
+		if size := fmt.Sprintf("frame.%s.bin` (%d bytes)", name, len(frame)); !strings.Contains(doc, size) {
+			t.Errorf("docs/protocol.md does not give the size of the %s golden frame as %q", name, size)
 		}
 	}
 }

@@ -55,6 +55,7 @@ var knownTypes = map[Type]bool{
 	TypeHello: true, TypeHelloOK: true, TypeUtterance: true, TypeConfirmRequest: true,
 	TypeConfirm: true, TypeTxResult: true, TypeTxStatus: true, TypeAck: true,
 	TypeError: true, TypePing: true, TypePong: true,
+	TypeAudioStart: true, TypeAudioEnd: true, TypeSpeechResult: true, TypePromptAudio: true, TypeTurnMetrics: true,
 }
 
 // Known reports whether t is part of protocol v1.
@@ -191,6 +192,16 @@ func NewBody(t Type) Body {
 		return new(Ping)
 	case TypePong:
 		return new(Pong)
+	case TypeAudioStart:
+		return new(AudioStart)
+	case TypeAudioEnd:
+		return new(AudioEnd)
+	case TypeSpeechResult:
+		return new(SpeechResult)
+	case TypePromptAudio:
+		return new(PromptAudio)
+	case TypeTurnMetrics:
+		return new(TurnMetrics)
 	}
 	return nil
 }

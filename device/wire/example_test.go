@@ -103,3 +103,25 @@ func ExampleCode_Reconnect() {
 	// code_4321 true true
 	// agent_unavailable true
 }
+
+// A device streams 20 ms of 16 kHz speech: one binary frame per 20 ms, the last one
+// with FlagEnd when push-to-talk is released.
+func ExampleAppendAudioFrame() {
+	samples := make([]byte, 2*320) // 320 signed 16-bit little-endian samples
+	h := wire.AudioHeader{Codec: wire.CodecPCM, Flags: wire.FlagEnd, Rate: 16000, Stream: 7, Seq: 12, TS: 240}
+	frame, err := wire.AppendAudioFrame(nil, h, samples)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("% x\n", frame[:wire.AudioHeaderBytes])
+	got, payload, err := wire.DecodeAudioFrame(frame)
+	fmt.Println(got.Codec, got.Rate, got.Seq, got.Flags&wire.FlagEnd != 0, len(payload), err)
+
+	_, _, err = wire.DecodeAudioFrame(frame[:len(frame)-1])
+	fmt.Println(errors.Is(err, wire.ErrAudioFrame), err)
+	// Output:
+	// 01 01 01 10 00 00 00 07 00 00 00 0c 00 00 00 f0
+	// pcm 16000 12 true 640 <nil>
+	// true wire: bad audio frame: pcm payload of odd length 639
+}

@@ -114,3 +114,76 @@ func FuzzCanonicalize(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeAudioFrame feeds binary frames to DecodeAudioFrame. Nothing may panic; a
+// refused frame is refused with ErrAudioFrame and nothing else; and a frame that decodes
+// re-encodes to the same bytes (the header has one encoding). Seeds: the golden frames,
+// their bare headers, and frames one check away from refusal.
+func FuzzDecodeAudioFrame(f *testing.F) {
+	for _, g := range wiretest.AudioFrames() {
+		f.Add(g)
+		f.Add(g[:wire.AudioHeaderBytes])
+		f.Add(g[:wire.AudioHeaderBytes-1])
+		odd := append([]byte(nil), g...)
+		f.Add(odd[:len(odd)-1])
+		for i := range 4 {
+			bad := append([]byte(nil), g...)
+			bad[i] ^= 0xff
+			f.Add(bad)
+		}
+	}
+	f.Add([]byte{})
+	f.Add(append([]byte{1, 1, 7, 48, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, make([]byte, wire.MaxAudioPayload)...))
+	f.Add(append([]byte{1, 2, 0, 48, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, make([]byte, wire.MaxAudioPayload+1)...))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		h, payload, err := wire.DecodeAudioFrame(frame)
+		if err != nil {
+			if !errors.Is(err, wire.ErrAudioFrame) {
+				t.Fatalf("error %v does not wrap ErrAudioFrame", err)
+			}
+			if h != (wire.AudioHeader{}) || payload != nil {
+				t.Fatalf("refused frame returned %+v and %d bytes", h, len(payload))
+			}
+			return
+		}
+		if len(payload) != len(frame)-wire.AudioHeaderBytes || len(payload) > wire.MaxAudioPayload {
+			t.Fatalf("payload of %d bytes from a %d-byte frame", len(payload), len(frame))
+		}
+		again, err := wire.AppendAudioFrame(nil, h, payload)
+		if err != nil {
+			t.Fatalf("decoded %+v, but AppendAudioFrame refuses it: %v", h, err)
+		}
+		if !bytes.Equal(again, frame) {
+			t.Fatalf("re-encoded frame differs:\n%x\n%x", frame, again)
+		}
+	})
+}
+
+// FuzzAppendAudioFrame builds frames from arbitrary header fields: whatever
+// AppendAudioFrame writes, DecodeAudioFrame reads back as the same header and payload.
+func FuzzAppendAudioFrame(f *testing.F) {
+	f.Add(uint8(wire.CodecOpus), wire.FlagSpeechStart, 48000, uint32(7), uint32(2), uint32(40), 54)
+	f.Add(uint8(wire.CodecPCM), wire.FlagEnd, 16000, uint32(1), uint32(42), uint32(4200), 320)
+	f.Add(uint8(wire.CodecPCM), uint8(0xff), 44100, uint32(0), uint32(0), uint32(0), -1)
+	f.Fuzz(func(t *testing.T, codec, flags uint8, rate int, stream, seq, ts uint32, n int) {
+		if n < 0 || n > 2*wire.MaxAudioPayload {
+			return
+		}
+		h := wire.AudioHeader{Codec: wire.Codec(codec), Flags: flags, Rate: rate, Stream: stream, Seq: seq, TS: ts}
+		payload := bytes.Repeat([]byte{0x5a}, n)
+		frame, err := wire.AppendAudioFrame(nil, h, payload)
+		if err != nil {
+			if !errors.Is(err, wire.ErrAudioFrame) || frame != nil {
+				t.Fatalf("refusal %v, %d bytes written", err, len(frame))
+			}
+			return
+		}
+		got, p, err := wire.DecodeAudioFrame(frame)
+		if err != nil {
+			t.Fatalf("AppendAudioFrame wrote %+v, DecodeAudioFrame refuses it: %v", h, err)
+		}
+		if got != h || !bytes.Equal(p, payload) {
+			t.Fatalf("round trip: %+v, want %+v", got, h)
+		}
+	})
+}

@@ -2,11 +2,14 @@ package wire_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +38,19 @@ const (
 	gNonce        = "n_Yk2vQ8sLmP4wR7tZ3xC6"
 	gMandate      = "mnd_01JPB5Q9GJ4K6M8P0R2T4V6X8Z"
 	gSeq          = 42
+	// gAudioEnd is the audio.end of the spoken command, whose audio.start carries the
+	// utterance's id (gUtterance).
+	gAudioEnd = "msg_01JPB5Q2ZW4F7H9K2M4P6R8T0V"
+	// gStream is the device's stream of the spoken command; gPromptStream the
+	// gateway's stream that speaks the prompt.
+	gStream       = 7
+	gPromptStream = 1
+	// gPromptMS is how long the spoken prompt lasts.
+	gPromptMS = 4210
+	// gOpusPacket is 20 ms of the word "confirm" said by espeak-ng, resampled to 48 kHz
+	// and encoded by libopus 1.3.1 (VoIP, 24 kbit/s): the encoder's third packet, where
+	// speech starts. TOC 0x78: hybrid mode, fullband, 20 ms, one frame.
+	gOpusPacket = "7880076c50a0d72257b47267c31b017f3c962f0061a1c45056e341d600035c403b787ca8b5668063b7390fd319209d0561d2c365f7c2"
 )
 
 // gNow is the goldens' clock: 2026-03-14 09:30:00 UTC.
@@ -58,6 +74,11 @@ func goldenTerms() wire.Terms {
 		ExpiresAt: ms(gNow.Add(2*time.Second + 2*time.Minute)),
 		Nonce:     gNonce,
 	}
+}
+
+// goldenPromptText is the golden prompt's text, written and spoken.
+func goldenPromptText(terms wire.Terms) string {
+	return "2 oat lattes from Earshot Coffee, " + wire.Money(terms.Total, terms.Currency) + ". Tap or say confirm to pay."
 }
 
 type goldenMsg struct {
@@ -86,9 +107,23 @@ func goldenMessages(t *testing.T) []goldenMsg {
 		{down(0, 30*time.Millisecond), &wire.HelloOK{Session: gSession, Resume: gResume, Resumed: true, Heartbeat: 25, MaxFrame: wire.MaxFrameBytes, LastSeq: gSeq - 1}},
 		{up(gUtterance, time.Second), &wire.Utterance{Text: "get me two oat lattes", Lang: "en", PTT: true}},
 		{down(gSeq, 2*time.Second), &wire.ConfirmRequest{
-			Tx: gTx, Terms: terms, Hash: hash,
-			Text:    "2 oat lattes from Earshot Coffee, " + wire.Money(terms.Total, terms.Currency) + ". Tap or say confirm to pay.",
+			Tx: gTx, Terms: terms, Hash: hash, Text: goldenPromptText(terms),
 			Methods: []wire.Method{wire.MethodTap, wire.MethodVoice},
+		}},
+		// The same command spoken: the gateway finds the end of speech at 1850 ms.
+		{up(gUtterance, 200*time.Millisecond), &wire.AudioStart{
+			Stream: gStream, Codec: wire.CodecOpus.String(), Rate: 48000, Mode: wire.ModeCommand, PTT: true, VAD: true, Lang: "en",
+		}},
+		{up(gAudioEnd, 1850*time.Millisecond), &wire.AudioEnd{Stream: gStream, Reason: wire.EndVAD}},
+		{down(0, 1920*time.Millisecond), &wire.SpeechResult{
+			Stream: gStream, Ref: gUtterance, Mode: wire.ModeCommand, Outcome: wire.SpeechAccepted, Text: "get me two oat lattes",
+		}},
+		{down(0, 2030*time.Millisecond), &wire.PromptAudio{
+			Tx: gTx, Stream: gPromptStream, Codec: wire.CodecPCM.String(), Rate: 16000, Duration: gPromptMS, Text: goldenPromptText(terms),
+		}},
+		{down(0, 2031*time.Millisecond), &wire.TurnMetrics{
+			Ref: gUtterance, Tx: gTx, Stream: gStream, Recognizer: "pocketsphinx",
+			SpeechMS: 1600, FinalMS: 70, AgentMS: 150, PromptMS: 180, FirstAudio: 181,
 		}},
 		{up(gAck, 2100*time.Millisecond), &wire.Ack{Seq: gSeq}},
 		{up(gConfirm, 6*time.Second), confirm},
@@ -137,7 +172,22 @@ func TestGoldenFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		for name, b := range goldenAudioFrames(t) {
+			if err := os.WriteFile(filepath.Join(goldenDir, "frame."+name+".bin"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		return
+	}
+	for name, want := range goldenAudioFrames(t) {
+		got, err := os.ReadFile(filepath.Join(goldenDir, "frame."+name+".bin"))
+		if err != nil {
+			t.Errorf("frame %s: %v (run go test ./device/wire -run TestGoldenFiles -update)", name, err)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("frame %s: golden file is stale (run go test ./device/wire -run TestGoldenFiles -update)\ngot  %x\nwant %x", name, got, want)
+		}
 	}
 	for typ, want := range frames {
 		got, err := os.ReadFile(filepath.Join(goldenDir, string(typ)+".json"))
@@ -159,6 +209,56 @@ func TestGoldenFiles(t *testing.T) {
 			t.Errorf("%s: no generator for this golden; remove it or add a message", f)
 		}
 	}
+	entries, err := os.ReadDir(goldenDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio := goldenAudioFrames(t)
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasSuffix(name, ".json") {
+			continue
+		}
+		frame, ok := strings.CutPrefix(name, "frame.")
+		frame, ok2 := strings.CutSuffix(frame, ".bin")
+		if _, gen := audio[frame]; !ok || !ok2 || !gen {
+			t.Errorf("%s: no generator for this file; remove it or add a frame", name)
+		}
+	}
+}
+
+// goldenAudioFrames builds the golden binary audio frames: a frame of the spoken
+// command's Opus stream where speech starts, and the last frame of the spoken prompt.
+func goldenAudioFrames(t *testing.T) map[string][]byte {
+	t.Helper()
+	packet, err := hex.DecodeString(gOpusPacket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opus, err := wire.AppendAudioFrame(nil, wire.AudioHeader{
+		Codec: wire.CodecOpus, Flags: wire.FlagSpeechStart, Rate: 48000, Stream: gStream, Seq: 2, TS: 40,
+	}, packet)
+	if err != nil {
+		t.Fatalf("opus frame: %v", err)
+	}
+	// The prompt is spoken in 100 ms frames; its last 10 ms fade out: 160 samples of a
+	// 250 Hz triangle wave (integer arithmetic, so the bytes are the same everywhere).
+	pcm := make([]byte, 0, 320)
+	for i := range 160 {
+		phase := i % 64
+		v := phase*4 - 64
+		if phase >= 32 {
+			v = 192 - phase*4
+		}
+		pcm = binary.LittleEndian.AppendUint16(pcm, uint16(int16(v*(160-i)/8)))
+	}
+	last, err := wire.AppendAudioFrame(nil, wire.AudioHeader{
+		Codec: wire.CodecPCM, Flags: wire.FlagEnd, Rate: 16000, Stream: gPromptStream, Seq: 42, TS: 4200,
+	}, pcm)
+	if err != nil {
+		t.Fatalf("pcm frame: %v", err)
+	}
+	return map[string][]byte{wiretest.FrameOpus: opus, wiretest.FramePCM: last}
 }
 
 // TestGoldensCoverEveryType fails when a message type is added without a golden.

@@ -15,6 +15,9 @@ type Hello struct {
 	Resume  string     `json:"resume,omitempty"`
 	LastAck uint64     `json:"last_ack,omitempty"`
 	Client  ClientInfo `json:"client"`
+	// PromptAudio asks for every prompt spoken as well as written: prompt.audio and
+	// binary audio frames follow each confirm.request (WebSocket and WebRTC only).
+	PromptAudio bool `json:"prompt_audio,omitempty"`
 }
 
 // ClientInfo describes the firmware, for logs and metrics.

@@ -115,6 +115,9 @@ func (cn *Conn) Handle(ctx context.Context, frame []byte) error {
 	return nil
 }
 
+// Ready reports whether the device's hello was accepted: the session is open.
+func (cn *Conn) Ready() bool { return cn.helloDone() }
+
 func (cn *Conn) helloDone() bool {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()

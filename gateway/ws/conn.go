@@ -9,19 +9,19 @@ import (
 
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/gateway/registry"
-	"github.com/earshot/earshot/gateway/session"
+	"github.com/earshot/earshot/gateway/voice"
 	"github.com/gorilla/websocket"
 )
 
-// conn is one device connection. It implements session.Transport.
+// conn is one device connection. It implements voice.Transport.
 type conn struct {
 	srv  *Server
 	ws   *websocket.Conn
 	dev  registry.Device
-	sc   *session.Conn
+	sc   *voice.Conn
 	log  *slog.Logger
 	ctx  context.Context // the connection's lifetime, for the core's work on its frames
-	send chan []byte     // bounded; see the package doc for the overflow policy
+	send chan outFrame   // bounded; see the package doc for the overflow policy
 	done chan struct{}
 
 	once   sync.Once
@@ -29,7 +29,13 @@ type conn struct {
 	reason string
 }
 
-var _ session.Transport = (*conn)(nil)
+// outFrame is one queued frame: an event (text) or audio (binary).
+type outFrame struct {
+	b      []byte
+	binary bool
+}
+
+var _ voice.Transport = (*conn)(nil)
 
 func (c *conn) Kind() string { return "ws" }
 
@@ -41,7 +47,7 @@ func (c *conn) Send(frame []byte) error {
 	default:
 	}
 	select {
-	case c.send <- frame:
+	case c.send <- outFrame{b: frame}:
 		return nil
 	case <-c.done:
 		return ErrClosed
@@ -49,6 +55,21 @@ func (c *conn) Send(frame []byte) error {
 		c.srv.m.Overflow.Inc()
 		c.Close(wire.CodeSlowConsumer, "send queue overflowed")
 		return ErrQueueFull
+	}
+}
+
+// SendBinary queues an audio frame, waiting for room in the queue: audio is bulk, and
+// a device that reads it slowly only delays its own prompt speech. Events keep the
+// non-blocking policy of Send, so a queue full of audio can still end in a slow
+// consumer close if the device stops reading altogether.
+func (c *conn) SendBinary(ctx context.Context, frame []byte) error {
+	select {
+	case c.send <- outFrame{b: frame, binary: true}:
+		return nil
+	case <-c.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -111,11 +132,12 @@ func (c *conn) readLoop() {
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(c.srv.cfg.PongWait))
 		hello = true // any valid first frame must be hello; the core enforces it
-		if typ != websocket.TextMessage {
-			c.Close(wire.CodeProtocolViolation, "events are text frames; audio is not enabled")
-			return
+		if typ == websocket.BinaryMessage {
+			err = c.sc.HandleAudio(ctx, frame)
+		} else {
+			err = c.sc.Handle(ctx, frame)
 		}
-		if err := c.sc.Handle(ctx, frame); err != nil {
+		if err != nil {
 			var we *wire.Error
 			if errors.As(err, &we) {
 				c.log.Info("closing connection", "code", we.Code.String(), "reason", we.Message)
@@ -140,7 +162,7 @@ func (c *conn) writeLoop() {
 		select {
 		case f := <-c.send:
 			_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
-			if err := c.ws.WriteMessage(websocket.TextMessage, f); err != nil {
+			if err := c.ws.WriteMessage(f.kind(), f.b); err != nil {
 				c.Close(wire.CodeServerError, "write failed")
 				return
 			}
@@ -168,13 +190,20 @@ func (c *conn) drain() {
 		select {
 		case f := <-c.send:
 			_ = c.ws.SetWriteDeadline(deadline)
-			if c.ws.WriteMessage(websocket.TextMessage, f) != nil {
+			if c.ws.WriteMessage(f.kind(), f.b) != nil {
 				return
 			}
 		default:
 			return
 		}
 	}
+}
+
+func (f outFrame) kind() int {
+	if f.binary {
+		return websocket.BinaryMessage
+	}
+	return websocket.TextMessage
 }
 
 func truncate(s string, n int) string {

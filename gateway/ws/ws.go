@@ -2,9 +2,12 @@
 // subprotocol earshot.v1 and a device token, and exchange one wire envelope per text
 // frame. It is the only importer of gorilla/websocket on the gateway side.
 //
+// Events travel as text frames, audio as binary frames (wire.AudioHeader and payload):
+// the device's speech up, prompt speech down.
+//
 // Each connection has two goroutines, started after the upgrade so the HTTP handler's
 // goroutine (and its stack) is released: a reader that feeds frames to the session
-// core, and a writer that drains a bounded send queue and sends keepalive pings. The
+// core through the speech layer (gateway/voice), and a writer that drains a bounded send queue and sends keepalive pings. The
 // overflow policy is disconnect-slow-consumer: when a device does not read fast enough
 // for its queue to drain, the connection is closed with wire.CodeSlowConsumer (a
 // reconnectable code; what was not acknowledged is re-sent after resume) and counted.
@@ -26,7 +29,7 @@ import (
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/gateway/problem"
 	"github.com/earshot/earshot/gateway/registry"
-	"github.com/earshot/earshot/gateway/session"
+	"github.com/earshot/earshot/gateway/voice"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -42,7 +45,7 @@ var (
 
 // Config configures the transport.
 type Config struct {
-	Core     *session.Core      // required
+	Voice    *voice.Service     // required: the session core, with speech in between
 	Registry *registry.Registry // required: authenticates device tokens
 	// Logger; default slog.Default().
 	Logger *slog.Logger
@@ -77,8 +80,8 @@ type Server struct {
 
 // New returns a Server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Core == nil || cfg.Registry == nil {
-		return nil, errors.New("ws: Core and Registry are required")
+	if cfg.Voice == nil || cfg.Registry == nil {
+		return nil, errors.New("ws: Voice and Registry are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -167,13 +170,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered the client
 	}
 	c := &conn{
-		srv: s, ws: wsc, dev: dev, send: make(chan []byte, s.cfg.SendQueue), done: make(chan struct{}),
+		srv: s, ws: wsc, dev: dev, send: make(chan outFrame, s.cfg.SendQueue), done: make(chan struct{}),
 		log: s.log.With("device", dev.ID),
 		// The request's context ends when this handler returns; the connection's
 		// work keeps its values but not its cancellation.
 		ctx: context.WithoutCancel(r.Context()),
 	}
-	sc, err := s.cfg.Core.Attach(dev, c)
+	sc, err := s.cfg.Voice.Attach(dev, c)
 	if err != nil {
 		c.closeNow(wire.CodeShutdown, "the gateway is shutting down")
 		return

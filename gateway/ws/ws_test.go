@@ -19,6 +19,7 @@ import (
 	"github.com/earshot/earshot/gateway/agent"
 	"github.com/earshot/earshot/gateway/registry"
 	"github.com/earshot/earshot/gateway/session"
+	"github.com/earshot/earshot/gateway/voice"
 	"github.com/earshot/earshot/gateway/ws"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,7 +54,11 @@ func newRig(t *testing.T, cfg ws.Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Core, cfg.Registry = core, reg
+	vs, err := voice.New(voice.Config{Core: core})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Voice, cfg.Registry = vs, reg
 	srv, err := ws.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +211,22 @@ func TestCloseCodes(t *testing.T) {
 			t.Fatalf("close code %d, want %d", code, wire.CodeFrameTooLarge)
 		}
 	})
-	t.Run("binary frame", func(t *testing.T) {
+	t.Run("audio before hello", func(t *testing.T) {
+		c, _, err := r.dial(r.token(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		frame, err := wire.AppendAudioFrame(nil, wire.AudioHeader{Codec: wire.CodecPCM, Rate: 16000, Stream: 1}, make([]byte, 640))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.WriteMessage(websocket.BinaryMessage, frame)
+		if code := closeCode(t, c); code != int(wire.CodeProtocolViolation) {
+			t.Fatalf("close code %d", code)
+		}
+	})
+	t.Run("malformed audio frame is answered", func(t *testing.T) {
 		c, _, err := r.dial(r.token(k))
 		if err != nil {
 			t.Fatal(err)
@@ -214,8 +234,32 @@ func TestCloseCodes(t *testing.T) {
 		defer c.Close()
 		r.hello(c)
 		_ = c.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3})
-		if code := closeCode(t, c); code != int(wire.CodeProtocolViolation) {
-			t.Fatalf("close code %d", code)
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := wire.Decode(b)
+		var we wire.Error
+		if err := wire.DecodeBody(e, &we); err != nil || we.Code != wire.CodeBadRequest || !strings.Contains(we.Message, "audio frame") {
+			t.Fatalf("%+v %v", we, err)
+		}
+	})
+	t.Run("audio.start without a recogniser", func(t *testing.T) {
+		c, _, err := r.dial(r.token(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		r.hello(c)
+		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"v":1,"type":"audio.start","id":"a1","body":{"stream":1,"codec":"pcm","rate":16000,"mode":"command","ptt":true}}`))
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := wire.Decode(b)
+		var we wire.Error
+		if err := wire.DecodeBody(e, &we); err != nil || we.Code != wire.CodeSpeechUnavailable || we.Ref != "a1" {
+			t.Fatalf("%+v %v", we, err)
 		}
 	})
 	t.Run("no hello", func(t *testing.T) {

@@ -31,6 +31,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +75,12 @@ type Config struct {
 	PromptTTL time.Duration
 	// Heartbeat is the heartbeat_s announced in hello.ok. Default: 0 (none).
 	Heartbeat int
+	// Hear returns what the fake heard in a finished audio stream (it has no
+	// recogniser). Default: DefaultHear.
+	Hear func(AudioStream) string
+	// PromptPCM returns the speech of a prompt, 16 kHz mono, for devices that asked
+	// for prompt audio in hello. Default: half a second of a 440 Hz tone.
+	PromptPCM func(text string) []int16
 }
 
 // Gateway is a running fake gateway on a loopback httptest server.
@@ -91,8 +98,10 @@ type Gateway struct {
 	tamper     func(*wire.ConfirmRequest)
 	ignoreAcks bool
 	timers     map[*time.Timer]bool
-	handlers   sync.WaitGroup // WebSocket sessions
-	mqtt       *mqttBackend   // nil unless ServeMQTT
+	handlers   sync.WaitGroup      // WebSocket sessions
+	mqtt       *mqttBackend        // nil unless ServeMQTT
+	peers      map[string]*rtcConn // WHIP sessions by id
+	deletes    int                 // WHIP sessions ended by DELETE
 }
 
 type device struct {
@@ -107,6 +116,13 @@ type device struct {
 	confirms             []wire.Confirm
 	uplinks              map[wire.Type]int
 
+	// Audio.
+	promptAudio bool          // hello asked for prompt speech
+	audio       *AudioStream  // the open uplink stream
+	streams     []AudioStream // finished uplink streams
+	outStream   uint32        // the last prompt stream id
+	rtpDropped  int           // RTP packets outside an open Opus stream
+
 	// MQTT.
 	persistent     bool   // the broker keeps a session for the device: queue downlinks there
 	lastHello      string // envelope id of the last hello, to drop its QoS 1 duplicates
@@ -119,6 +135,8 @@ type device struct {
 type deviceConn interface {
 	// write sends one frame.
 	write(frame []byte) error
+	// writeBinary sends one binary audio frame; MQTT refuses.
+	writeBinary(frame []byte) error
 	// end ends the session with a disconnect code, or abruptly when code is zero.
 	end(code wire.Code)
 	transport() string
@@ -144,6 +162,12 @@ func New(cfg Config) *Gateway {
 	if cfg.PromptTTL <= 0 {
 		cfg.PromptTTL = 30 * time.Second
 	}
+	if cfg.Hear == nil {
+		cfg.Hear = DefaultHear
+	}
+	if cfg.PromptPCM == nil {
+		cfg.PromptPCM = func(string) []int16 { return Tone(440, 500*time.Millisecond) }
+	}
 	g := &Gateway{
 		cfg: cfg, adminToken: newID("adm"),
 		codes: map[string]string{}, devices: map[string]*device{}, txs: map[string]*tx{},
@@ -154,6 +178,8 @@ func New(cfg Config) *Gateway {
 	mux.HandleFunc("POST /admin/v1/pairing-codes", g.servePairingCode)
 	mux.HandleFunc("GET /v1/device", g.serveDevice)
 	mux.HandleFunc("GET /v1/transports", g.serveTransports)
+	mux.HandleFunc("POST /v1/whip", g.serveWHIP)
+	mux.HandleFunc("DELETE /v1/whip/{id}", g.serveWHIPDelete)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -208,6 +234,9 @@ func (g *Gateway) Close() {
 			d.conn.end(wire.CodeUnknown) // a WebSocket reader sees the error and returns
 			d.conn = nil
 		}
+	}
+	for _, rc := range g.peers {
+		rc.end(wire.CodeUnknown)
 	}
 	b := g.mqtt
 	g.mu.Unlock()
@@ -314,6 +343,10 @@ type DeviceState struct {
 	Hellos         []wire.Hello
 	Confirms       []wire.Confirm
 	Uplinks        map[wire.Type]int // uplink frames received, by type
+	// Streams are the finished uplink audio streams, oldest first; RTPDropped counts
+	// RTP packets that arrived outside an open Opus stream.
+	Streams    []AudioStream
+	RTPDropped int
 }
 
 // Device returns a snapshot of a device's state; ok is false for an unknown device.
@@ -332,7 +365,7 @@ func (g *Gateway) Device(deviceID string) (s DeviceState, ok bool) {
 		User: d.user, Kind: d.kind, Connected: d.conn != nil, Transport: transport,
 		Presence: d.presence, PresenceWrites: d.presenceWrites, Acked: d.acked, LastSeq: d.nextSeq,
 		Hellos: append([]wire.Hello(nil), d.hellos...), Confirms: append([]wire.Confirm(nil), d.confirms...),
-		Uplinks: maps.Clone(d.uplinks),
+		Uplinks: maps.Clone(d.uplinks), Streams: slices.Clone(d.streams), RTPDropped: d.rtpDropped,
 	}, true
 }
 
@@ -405,7 +438,7 @@ func (g *Gateway) servePairingCode(w http.ResponseWriter, r *http.Request) {
 
 // serveTransports tells devices where to connect, as the real gateway does.
 func (g *Gateway) serveTransports(w http.ResponseWriter, _ *http.Request) {
-	out := map[string]string{"ws": g.DeviceURL()}
+	out := map[string]string{"ws": g.DeviceURL(), "webrtc": g.WHIPURL()}
 	if u := g.MQTTURL(); u != "" {
 		out["mqtt"] = u
 	}

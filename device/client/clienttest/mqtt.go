@@ -290,6 +290,10 @@ func (c *mqttConn) write(frame []byte) error {
 	return nil
 }
 
+func (c *mqttConn) writeBinary([]byte) error {
+	return errors.New("clienttest: no audio over MQTT")
+}
+
 // end tells the device that its session ended with code (replaced is never sent over
 // MQTT: the device's topic is the same for both sessions).
 func (c *mqttConn) end(code wire.Code) {

@@ -16,6 +16,7 @@ import (
 // It reports whether conn is still the device's session afterwards.
 func (g *Gateway) helloLocked(d *device, h *wire.Hello, conn deviceConn) bool {
 	d.hellos = append(d.hellos, *h)
+	d.promptAudio = h.PromptAudio
 	if old := d.conn; old != nil && old != conn {
 		old.end(wire.CodeReplaced)
 	}
@@ -97,6 +98,8 @@ func (g *Gateway) uplinkLocked(d *device, env wire.Envelope) {
 			r.Amount, r.Currency = t.terms.Total, t.terms.Currency
 		}
 		_, _ = g.pushLocked(d, r) // valid by construction
+	case wire.TypeAudioStart, wire.TypeAudioEnd:
+		g.audioEventLocked(d, env)
 	case wire.TypePing:
 		g.sendLocked(d, "", &wire.Pong{})
 	case wire.TypeHello:
@@ -136,7 +139,7 @@ func (g *Gateway) proposeLocked(d *device, ref string, offer Offer) *tx {
 	if d.kind == "glasses" {
 		t.methods = append(t.methods, wire.MethodVoice)
 	}
-	req := &wire.ConfirmRequest{Tx: t.id, Terms: t.terms, Hash: t.hash, Methods: t.methods,
+	req := &wire.ConfirmRequest{Tx: t.id, Terms: t.terms, Hash: t.hash, Methods: t.methods, Ref: ref,
 		Text: fmt.Sprintf("Pay %s %s?", offer.Merchant.Name, wire.Money(t.terms.Total, t.terms.Currency))}
 	if g.tamper != nil {
 		g.tamper(req)
@@ -146,6 +149,7 @@ func (g *Gateway) proposeLocked(d *device, ref string, offer Offer) *tx {
 		t.state = wire.TxFailed
 		return t
 	}
+	g.speakLocked(d, req)
 	var timer *time.Timer
 	timer = time.AfterFunc(g.cfg.PromptTTL, func() {
 		g.mu.Lock()

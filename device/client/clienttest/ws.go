@@ -45,6 +45,12 @@ func (g *Gateway) serveDevice(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			break
 		}
+		if mt == websocket.BinaryMessage {
+			g.mu.Lock()
+			g.audioFrameLocked(d, data)
+			g.mu.Unlock()
+			continue
+		}
 		if mt != websocket.TextMessage {
 			continue
 		}
@@ -131,6 +137,11 @@ func (w *wsConn) transport() string { return "ws" }
 func (w *wsConn) write(frame []byte) error {
 	_ = w.c.SetWriteDeadline(time.Now().Add(2 * time.Second)) // surfaces in WriteMessage
 	return w.c.WriteMessage(websocket.TextMessage, frame)
+}
+
+func (w *wsConn) writeBinary(frame []byte) error {
+	_ = w.c.SetWriteDeadline(time.Now().Add(2 * time.Second)) // surfaces in WriteMessage
+	return w.c.WriteMessage(websocket.BinaryMessage, frame)
 }
 
 // end sends a close frame with the code (best effort, as a real peer) and closes the

@@ -40,6 +40,43 @@ func TestGoldenUnknown(t *testing.T) {
 	}
 }
 
+func TestAudioFrames(t *testing.T) {
+	all := wiretest.AudioFrames()
+	if len(all) != 2 || all[wiretest.FrameOpus] == nil || all[wiretest.FramePCM] == nil {
+		t.Fatalf("AudioFrames() has %d frames: %v", len(all), keys(all))
+	}
+	for name, b := range all {
+		if !bytes.Equal(b, wiretest.AudioFrame(name)) {
+			t.Errorf("AudioFrames()[%q] differs from AudioFrame", name)
+		}
+		if _, _, err := wire.DecodeAudioFrame(b); err != nil {
+			t.Errorf("frame %s: %v", name, err)
+		}
+		b[0] = 'X'
+		if wiretest.AudioFrame(name)[0] == 'X' {
+			t.Errorf("AudioFrame(%q) returns shared memory", name)
+		}
+	}
+	for _, name := range []string{"", "wav", "opus.bin", "../testdata/frame.opus", "frame.opus", `..\pcm`} {
+		if b := wiretest.AudioFrame(name); b != nil {
+			t.Errorf("AudioFrame(%q) = %d bytes, want nil", name, len(b))
+		}
+	}
+	for typ := range wiretest.Goldens() {
+		if !typ.Known() {
+			t.Errorf("Goldens() holds %q, not a message type", typ)
+		}
+	}
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
 func TestDeviceKey(t *testing.T) {
 	seed := wiretest.DeviceSeed()
 	if len(seed) != 32 || !bytes.Equal(seed, bytes.Repeat([]byte{0x07}, 32)) {
@@ -71,4 +108,14 @@ func ExampleGolden() {
 	}
 	fmt.Println(e.Type, a.Seq)
 	// Output: ack 42
+}
+
+func ExampleAudioFrame() {
+	h, payload, err := wire.DecodeAudioFrame(wiretest.AudioFrame(wiretest.FramePCM))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(h.Codec, h.Rate, h.Stream, h.Seq, h.TS, h.Flags == wire.FlagEnd, len(payload))
+	// Output: pcm 16000 1 42 4200 true 320
 }
