@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make demo: start a gateway on free ports (HTTP and its embedded MQTT broker) with a
-# temporary data dir, run every shipped scenario with the simulator over WebSocket and
-# then over MQTT, print one line per scenario and "N passed, M failed" per transport,
-# and leave nothing running.
+# temporary data dir, run every shipped scenario with the simulator over WebSocket, then
+# over MQTT, then over WebRTC (events on the data channel, speech on the Opus track),
+# print one line per scenario and "N passed, M failed" per transport, and leave nothing
+# running. Speaking scenarios (audio: true) run over ws and webrtc and are skipped over
+# mqtt, and everywhere when the gateway was built without a recogniser.
 set -uo pipefail
 BIN=${BIN:-bin}
 tmp=$(mktemp -d)
@@ -17,7 +19,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-"$BIN/earshot" serve --listen 127.0.0.1:0 --data-dir "$tmp/data" --consent-ttl 3s --log-level warn 2>"$tmp/gateway.log" &
+# --consent-ttl: short, so prompt-expires is quick, yet longer than a spoken "confirm"
+# and its recognition take on a loaded CI machine.
+"$BIN/earshot" serve --listen 127.0.0.1:0 --data-dir "$tmp/data" --consent-ttl 5s --log-level warn 2>"$tmp/gateway.log" &
 gw_pid=$!
 for _ in $(seq 100); do
   [ -s "$tmp/data/gateway.addr" ] && break
@@ -28,7 +32,7 @@ done
 addr=$(cat "$tmp/data/gateway.addr")
 
 rc=0
-for transport in ws mqtt; do
+for transport in ws mqtt webrtc; do
   echo "== scenarios over $transport"
   "$BIN/earshot-sim" run --transport "$transport" --gateway "http://$addr" --data-dir "$tmp/data" \
     --state "$tmp/sim-$transport" firmware-sim/scenarios/*.yaml || rc=1

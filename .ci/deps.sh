@@ -7,7 +7,12 @@ set -euo pipefail
 # gcc and libc6-dev: cgo, which -race needs.
 # mosquitto, mosquitto-clients: the real broker and CLI clients the MQTT tests use.
 # mosquitto-dev: the plugin headers for cmd/earshot-mosquitto-auth.
-PACKAGES=(gcc libc6-dev mosquitto mosquitto-clients mosquitto-dev)
+# pocketsphinx*, libsphinxbase-dev, pkg-config: the embedded recogniser (cgo) and its
+#   English model.
+# espeak-ng: prompt speech, and the simulator's and accuracy harness's voices.
+# sox: handy for device makers' audio (docs); libopus-dev: the simulator's Opus encoder.
+PACKAGES=(gcc libc6-dev pkg-config mosquitto mosquitto-clients mosquitto-dev
+  pocketsphinx pocketsphinx-en-us libpocketsphinx-dev libsphinxbase-dev espeak-ng sox libopus-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -19,8 +19,10 @@ import (
 	"github.com/earshot/earshot/gateway/agent/refagent"
 	"github.com/earshot/earshot/gateway/api"
 	"github.com/earshot/earshot/gateway/registry"
+	"github.com/earshot/earshot/gateway/rtc"
 	"github.com/earshot/earshot/gateway/session"
 	"github.com/earshot/earshot/gateway/store"
+	"github.com/earshot/earshot/gateway/voice"
 	"github.com/earshot/earshot/gateway/ws"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -59,6 +61,24 @@ type Config struct {
 	NewAgent func(baseURL, apiKey string) (Agent, error)
 	// MQTT configures the MQTT transport; the zero value is the embedded broker.
 	MQTT MQTTConfig
+	// Speech configures recognition and prompt speech; the zero value is the
+	// embedded PocketSphinx (when built in) and espeak-ng (when installed).
+	Speech SpeechConfig
+	// WebRTC configures the WHIP endpoint; the zero value serves it.
+	WebRTC WebRTCConfig
+}
+
+// WebRTCConfig configures the WebRTC (WHIP) transport.
+type WebRTCConfig struct {
+	// Disabled turns WHIP off.
+	Disabled bool
+	// Loopback offers loopback ICE candidates: needed when devices run on the gateway's
+	// host (tests, the simulator). Default: on when Listen is a loopback address.
+	Loopback *bool
+	// NAT1To1IPs are public addresses to announce in ICE candidates.
+	NAT1To1IPs []string
+	// UDPPortMin and UDPPortMax bound the UDP ports for media; zero: any.
+	UDPPortMin, UDPPortMax uint16
 }
 
 // MQTTConfig configures the MQTT transport.
@@ -94,11 +114,16 @@ type Server struct {
 	db    *store.DB
 	core  *session.Core
 	ws    *ws.Server
-	mqtt  mqttTransport // nil when MQTT is disabled
-	agent Agent
-	http  *http.Server
-	ln    net.Listener
-	admin string
+	voice *voice.Service
+	rtc   *rtc.Server // nil when WebRTC is disabled
+	// recognizer is closed at shutdown; speechNote says why there is none.
+	recognizer interface{ Close() error }
+	speechNote string
+	mqtt       mqttTransport // nil when MQTT is disabled
+	agent      Agent
+	http       *http.Server
+	ln         net.Listener
+	admin      string
 
 	stopOnce sync.Once
 	stopErr  error
@@ -165,7 +190,8 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
-	if s.agent, err = s.newAgent(apiKey); err != nil {
+	var cat *refagent.Catalog
+	if s.agent, cat, err = s.newAgent(apiKey); err != nil {
 		return err
 	}
 	if err := reg.SetAPIKey(ctx, s.agent.ID(), apiKey); err != nil {
@@ -180,7 +206,10 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
-	s.ws, err = ws.New(ws.Config{Core: s.core, Registry: reg, Logger: s.cfg.Logger, PingInterval: s.cfg.Heartbeat})
+	if s.voice, err = s.buildVoice(s.core, cat); err != nil {
+		return err
+	}
+	s.ws, err = ws.New(ws.Config{Voice: s.voice, Registry: reg, Logger: s.cfg.Logger, PingInterval: s.cfg.Heartbeat})
 	if err != nil {
 		return err
 	}
@@ -192,10 +221,14 @@ func (s *Server) build() error {
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	promReg.MustRegister(metrics.Collectors()...)
 	promReg.MustRegister(s.ws.Metrics().Collectors()...)
+	promReg.MustRegister(s.voice.Metrics().Collectors()...)
 	promReg.MustRegister(storeCollector(s.db)...)
 
 	mux := http.NewServeMux()
 	mux.Handle(ws.Path, s.ws)
+	if err := s.buildRTC(reg, promReg, mux); err != nil {
+		return err
+	}
 	a.Register(mux)
 	if err := s.buildMQTT(reg, promReg, mux); err != nil {
 		return err
@@ -218,24 +251,27 @@ func (s *Server) build() error {
 	return nil
 }
 
-// newAgent makes the configured agent, by default the reference agent.
-func (s *Server) newAgent(apiKey string) (Agent, error) {
+// newAgent makes the configured agent, by default the reference agent, and returns
+// the catalogue the speech grammar is built from (nil: the demo catalogue).
+func (s *Server) newAgent(apiKey string) (Agent, *refagent.Catalog, error) {
 	base := "http://" + s.ln.Addr().String()
-	if s.cfg.NewAgent != nil {
-		return s.cfg.NewAgent(base, apiKey)
-	}
 	var cat *refagent.Catalog // nil: the agent's embedded demo catalogue
 	if s.cfg.CatalogFile != "" {
 		f, err := os.Open(s.cfg.CatalogFile)
 		if err != nil {
-			return nil, fmt.Errorf("gateway: catalogue: %w", err)
+			return nil, nil, fmt.Errorf("gateway: catalogue: %w", err)
 		}
 		defer f.Close()
 		if cat, err = refagent.LoadCatalog(f); err != nil {
-			return nil, fmt.Errorf("gateway: catalogue %s: %w", s.cfg.CatalogFile, err)
+			return nil, nil, fmt.Errorf("gateway: catalogue %s: %w", s.cfg.CatalogFile, err)
 		}
 	}
-	return refagent.New(refagent.Config{BaseURL: base, APIKey: apiKey, ID: "refagent", Catalog: cat, Logger: s.cfg.Logger})
+	if s.cfg.NewAgent != nil {
+		a, err := s.cfg.NewAgent(base, apiKey)
+		return a, cat, err
+	}
+	a, err := refagent.New(refagent.Config{BaseURL: base, APIKey: apiKey, ID: "refagent", Catalog: cat, Logger: s.cfg.Logger})
+	return a, cat, err
 }
 
 // Addr is the address the gateway listens on.
@@ -266,9 +302,12 @@ func (s *Server) Run(ctx context.Context) error {
 			return errors.Join(err, s.ln.Close(), s.Shutdown(context.WithoutCancel(ctx)))
 		}
 	}
-	s.log.Info("earshot gateway listening", "addr", s.Addr(), "mqtt", s.MQTTURL(), "data_dir", s.cfg.DataDir,
-		"recogniser", "none (text utterances only; voice comes with the speech issue)",
-		"admin_token_file", filepath.Join(s.cfg.DataDir, AdminTokenFile))
+	rec := s.voice.Recognizer()
+	if s.speechNote != "" {
+		rec = s.speechNote
+	}
+	s.log.Info("earshot gateway listening", "addr", s.Addr(), "mqtt", s.MQTTURL(), "webrtc", s.rtc != nil,
+		"data_dir", s.cfg.DataDir, "recogniser", rec, "admin_token_file", filepath.Join(s.cfg.DataDir, AdminTokenFile))
 	wg.Add(1)
 	go func() { defer wg.Done(); errc <- s.http.Serve(s.ln) }()
 	// The address file lets scripts and the simulator find a gateway started on port 0.
@@ -307,8 +346,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs := []error{s.http.Shutdown(ctx)}
 		s.core.Close()
 		errs = append(errs, s.ws.Shutdown(ctx))
+		if s.rtc != nil {
+			errs = append(errs, s.rtc.Shutdown(ctx))
+		}
 		if s.mqtt != nil {
 			errs = append(errs, s.mqtt.Close())
+		}
+		if s.recognizer != nil {
+			errs = append(errs, s.recognizer.Close())
 		}
 		errs = append(errs, s.db.Close())
 		s.stopErr = errors.Join(errs...)

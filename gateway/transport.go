@@ -12,6 +12,7 @@ import (
 
 	"github.com/earshot/earshot/gateway/mqtt"
 	"github.com/earshot/earshot/gateway/registry"
+	"github.com/earshot/earshot/gateway/rtc"
 	"github.com/earshot/earshot/gateway/ws"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -122,12 +123,57 @@ func (s *Server) MQTTURL() string {
 
 // Transports is the answer of GET /v1/transports.
 type Transports struct {
-	WS   string `json:"ws"`
-	MQTT string `json:"mqtt,omitempty"`
+	WS     string `json:"ws"`
+	MQTT   string `json:"mqtt,omitempty"`
+	WebRTC string `json:"webrtc,omitempty"` // the WHIP endpoint, as a whip:// URL
+	// Recognizer names the speech recogniser, "none" when devices must send text.
+	Recognizer string `json:"recognizer"`
 }
 
 func (s *Server) transports(w http.ResponseWriter, r *http.Request) {
-	t := Transports{WS: "ws://" + r.Host + ws.Path, MQTT: s.MQTTURL()}
+	t := Transports{WS: "ws://" + r.Host + ws.Path, MQTT: s.MQTTURL(), Recognizer: s.voice.Recognizer()}
+	if s.rtc != nil {
+		t.WebRTC = "whip://" + r.Host + WHIPPath
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(t) // a client that left cannot be answered
+}
+
+// buildRTC creates the WHIP endpoint, unless WebRTC is disabled.
+func (s *Server) buildRTC(reg *registry.Registry, promReg *prometheus.Registry, mux *http.ServeMux) error {
+	wc := s.cfg.WebRTC
+	if wc.Disabled {
+		return nil
+	}
+	loopback := isLoopback(s.cfg.Listen)
+	if wc.Loopback != nil {
+		loopback = *wc.Loopback
+	}
+	r, err := rtc.New(rtc.Config{
+		Voice: s.voice, Registry: reg, Logger: s.cfg.Logger, Loopback: loopback,
+		NAT1To1IPs: wc.NAT1To1IPs, UDPPortMin: wc.UDPPortMin, UDPPortMax: wc.UDPPortMax,
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	s.rtc = r
+	mux.Handle(WHIPPath, r)
+	mux.Handle(WHIPPath+"/", r)
+	promReg.MustRegister(r.Metrics().Collectors()...)
+	return nil
+}
+
+// WHIPPath is where devices open WebRTC sessions (RFC 9725).
+const WHIPPath = "/v1/whip"
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

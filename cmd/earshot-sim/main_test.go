@@ -23,7 +23,7 @@ func TestCLI(t *testing.T) {
 	if err := g.ServeMQTT(m.URL); err != nil {
 		t.Fatal(err)
 	}
-	wsOnly := clienttest.New(clienttest.Config{})
+	wsOnly := clienttest.New(clienttest.Config{}) // no MQTT; prompts live 30 s, long enough for a spoken answer
 	t.Cleanup(wsOnly.Close)
 	state := t.TempDir()
 	data := t.TempDir()
@@ -52,7 +52,7 @@ func TestCLI(t *testing.T) {
 		{"say not understood", append([]string{"say", "play some music", "--confirm"}, flags...), 1,
 			[]string{"rejected (final), code not_understood"}},
 		{"run shipped scenarios", append(append([]string{"run"}, flags...), scenarios...), 0,
-			[]string{"PASS glasses-buy-coffee (", "PASS kiosk-order-declined (", "PASS prompt-expires (", "PASS not-understood ("}},
+			[]string{"PASS glasses-buy-coffee (", "PASS kiosk-order-declined (", "PASS prompt-expires (", "PASS not-understood (", "4 passed, 0 failed, 2 skipped\n"}},
 		{"run a failing scenario", append([]string{"run", bad}, flags...), 1,
 			[]string{"FAIL bad-total (", "total 1100 (USD 11.00), want 1", "0 passed, 1 failed"}},
 		{"say over mqtt", append([]string{"say", "buy two oat lattes", "--confirm", "--transport", "mqtt"}, flags...), 0,
@@ -60,7 +60,17 @@ func TestCLI(t *testing.T) {
 		{"say over mqtt to a given broker", append([]string{"say", "a large americano", "--decline", "--transport", "mqtt", "--mqtt", m.URL}, flags...), 0,
 			[]string{"over mqtt (" + m.URL + ")", "declined (final)"}},
 		{"run shipped scenarios over mqtt", append(append([]string{"run", "--transport", "mqtt"}, flags...), scenarios...), 0,
-			[]string{"PASS glasses-buy-coffee (", "PASS kiosk-order-declined (", "PASS prompt-expires (", "PASS not-understood (", "4 passed, 0 failed"}},
+			[]string{"PASS glasses-buy-coffee (", "PASS kiosk-order-declined (", "PASS prompt-expires (", "PASS not-understood (",
+				"SKIP glasses-voice-purchase: skipped: audio needs ws or webrtc", "4 passed, 0 failed, 2 skipped\n"}},
+		{"run by voice without a recogniser", append(append([]string{"run", "--audio"}, flags...), scenarios...), 0,
+			[]string{"SKIP glasses-buy-coffee: skipped: audio needs a speech recogniser; the gateway has none", "0 passed, 0 failed, 6 skipped\n"}},
+		{"say by voice over mqtt", append([]string{"say", "hi", "--confirm", "--audio", "--transport", "mqtt"}, flags...), 2,
+			[]string{"stderr:--audio needs --transport ws or webrtc, not mqtt"}},
+		{"whip url without webrtc", append([]string{"say", "hi", "--confirm", "--whip", "whip://127.0.0.1:1/v1/whip"}, flags...), 2, nil},
+		{"say over webrtc", append([]string{"say", "buy two oat lattes", "--confirm", "--transport", "webrtc"}, flags...), 0,
+			[]string{"over webrtc (whip://", "Total USD 11.00", "redeemed (final), mandate mnd_"}},
+		{"say by voice over webrtc", []string{"say", "--audio", "buy two oat lattes", "--confirm", "--transport", "webrtc", "--gateway", wsOnly.URL(), "--pairing-code", wsOnly.PairingCode("alice")}, 0,
+			[]string{"(spoken: en-us, 160 wpm)", `heard "buy two oat lattes" (accepted)`, "< approve (voice)", `heard "yes" (approve)`, "redeemed (final)"}},
 		{"token", append([]string{"token", "--state", state, "--count", "2"}, flags...), 0,
 			[]string{"DEVICE=dev_", "TOKEN=ey", "TOKEN2=ey"}},
 		{"mqtt without a broker", []string{"say", "hi", "--confirm", "--transport", "mqtt", "--gateway", wsOnly.URL(), "--pairing-code", wsOnly.PairingCode("alice")}, 1,
@@ -68,7 +78,8 @@ func TestCLI(t *testing.T) {
 		{"mqtt url without mqtt", append([]string{"say", "hi", "--confirm", "--mqtt", m.URL}, flags...), 2, nil},
 		{"unknown transport", append([]string{"say", "hi", "--confirm", "--transport", "pigeon"}, flags...), 2, nil},
 		{"token with positional arguments", append([]string{"token", "extra"}, flags...), 2, nil},
-		{"help", []string{"help"}, 0, []string{"earshot-sim say TEXT", "-pairing-code", "earshot-sim token", "-transport", "-mqtt"}},
+		{"help", []string{"help"}, 0, []string{"earshot-sim say TEXT", "-pairing-code", "earshot-sim token", "-transport", "-mqtt",
+			"-audio", "-voice", "-speed", "-noise-snr", "-whip", "ws, mqtt or webrtc"}},
 		{"say without a decision", []string{"say", "hi"}, 2, nil},
 		{"run without files", []string{"run"}, 2, nil},
 		{"unknown command", []string{"fly"}, 2, nil},

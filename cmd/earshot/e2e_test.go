@@ -26,6 +26,9 @@ var (
 	buildErr  error
 )
 
+// buildTags are the build tags of the binaries under test, as the Makefile's.
+const buildTags = "pocketsphinx libopus nolibopusfile"
+
 // binaries builds earshot and earshot-sim once per test binary.
 func binaries(t *testing.T) string {
 	t.Helper()
@@ -34,7 +37,10 @@ func binaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		out, err := exec.Command("go", "build", "-o", binDir+"/", "github.com/earshot/earshot/cmd/earshot", "github.com/earshot/earshot/cmd/earshot-sim").CombinedOutput()
+		// The project's tags: the gateway recognises speech with PocketSphinx, the
+		// simulator encodes Opus for WebRTC with libopus.
+		out, err := exec.Command("go", "build", "-tags", buildTags, "-o", binDir+"/",
+			"github.com/earshot/earshot/cmd/earshot", "github.com/earshot/earshot/cmd/earshot-sim").CombinedOutput()
 		if err != nil {
 			buildErr = &buildFailure{err: err, out: string(out)}
 		}

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -37,6 +38,10 @@ usage:
                   [--mandate-ttl 10m] [--heartbeat 25s] [--catalog FILE] [--log-level info]
                   [--mqtt-listen 127.0.0.1:1883 | --mqtt-broker tcp://host:port | --no-mqtt]
                   [--mqtt-ca FILE] [--mqtt-cert FILE] [--mqtt-key FILE] [--mqtt-device-url URL]
+                  [--recognizer auto|pocketsphinx|openai|none] [--decoders 2]
+                  [--openai-url URL] [--openai-model whisper-1] [--openai-key-file FILE]
+                  [--voice en-us | --no-tts] [--no-webrtc] [--webrtc-ip IP[,IP]]
+                  [--webrtc-ports MIN-MAX]
   earshot pair    --user HANDLE        create a one-time pairing code
   earshot devices                      list enrolled devices
   earshot revoke  DEVICE               revoke a device
@@ -91,9 +96,33 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.MQTT.KeyFile, "mqtt-key", "", "client key (PEM) for an ssl:// broker")
 	fs.StringVar(&cfg.MQTT.DeviceURL, "mqtt-device-url", "", "broker URL devices are told (default: the broker's)")
 	fs.BoolVar(&cfg.MQTT.Disabled, "no-mqtt", false, "turn MQTT off")
+	fs.StringVar(&cfg.Speech.Recognizer, "recognizer", envOr("EARSHOT_RECOGNIZER", "auto"),
+		"speech recogniser: auto (PocketSphinx when built in), pocketsphinx, openai or none")
+	fs.IntVar(&cfg.Speech.Decoders, "decoders", 2, "PocketSphinx decoders (concurrent recognitions)")
+	fs.StringVar(&cfg.Speech.OpenAIURL, "openai-url", envOr("EARSHOT_OPENAI_URL", ""),
+		"base URL of an OpenAI-compatible transcription server (with --recognizer openai)")
+	fs.StringVar(&cfg.Speech.OpenAIModel, "openai-model", "whisper-1", "transcription model")
+	fs.StringVar(&cfg.Speech.OpenAIKeyFile, "openai-key-file", "", "file holding the transcription server's API key")
+	fs.StringVar(&cfg.Speech.Voice, "voice", "en-us", "espeak-ng voice that speaks prompts")
+	fs.BoolVar(&cfg.Speech.NoTTS, "no-tts", false, "do not speak prompts (text only)")
+	fs.BoolVar(&cfg.WebRTC.Disabled, "no-webrtc", false, "turn the WebRTC (WHIP) endpoint off")
+	natIPs := fs.String("webrtc-ip", "", "public IPs to announce in WebRTC ICE candidates, comma-separated")
+	ports := fs.String("webrtc-ports", "", "UDP port range for WebRTC media, MIN-MAX (default: any)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *natIPs != "" {
+		cfg.WebRTC.NAT1To1IPs = strings.Split(*natIPs, ",")
+	}
+	if *ports != "" {
+		lo, hi, ok := strings.Cut(*ports, "-")
+		first, err1 := strconv.ParseUint(lo, 10, 16)
+		last, err2 := strconv.ParseUint(hi, 10, 16)
+		if !ok || err1 != nil || err2 != nil || first == 0 || first > last {
+			return fmt.Errorf("--webrtc-ports: %q, want MIN-MAX like 40000-40100", *ports)
+		}
+		cfg.WebRTC.UDPPortMin, cfg.WebRTC.UDPPortMax = uint16(first), uint16(last)
 	}
 	if cfg.MQTT.Broker != "" && cfg.MQTT.Listen != "" {
 		return errors.New("--mqtt-listen is for the embedded broker; with --mqtt-broker there is none")

@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
-	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -32,9 +29,10 @@ const (
 	StepExpectResult
 	StepWaitExpiry
 	StepStatus
+	StepExpectSpeech
 )
 
-var stepNames = []string{"unknown", "say", "expect_prompt", "confirm", "expect_result", "wait_expiry", "status"}
+var stepNames = []string{"unknown", "say", "expect_prompt", "confirm", "expect_result", "wait_expiry", "status", "expect_speech"}
 
 func (k StepKind) String() string {
 	if k < 0 || int(k) >= len(stepNames) {
@@ -56,6 +54,12 @@ type Scenario struct {
 type DeviceSpec struct {
 	Kind sim.Kind
 	User string
+	// Audio makes the device speak (sim.Config.Audio); the runner can also make every
+	// scenario speak. Voice, Speed and NoiseSNR, when set, replace the runner's.
+	Audio    bool
+	Voice    string
+	Speed    int
+	NoiseSNR float64
 }
 
 // Step is one step; the field matching Kind is set.
@@ -68,6 +72,15 @@ type Step struct {
 	Prompt  *PromptExpect // StepExpectPrompt
 	Confirm *ConfirmStep  // StepConfirm
 	Result  *ResultExpect // StepExpectResult, StepWaitExpiry (state expired), StepStatus (optional)
+	Speech  *SpeechExpect // StepExpectSpeech
+}
+
+// SpeechExpect is what the speech.result of the last spoken say must say. Outcome is
+// required; Text, when given, is compared without regard to case.
+type SpeechExpect struct {
+	Outcome wire.SpeechOutcome `yaml:"outcome"`
+	Text    string             `yaml:"text"`
+	Timeout Duration           `yaml:"timeout"`
 }
 
 // PromptExpect is what a prompt must show. Empty fields are not checked.
@@ -200,8 +213,12 @@ func (p *parser) scenario(data []byte) (*Scenario, error) {
 	}
 	if raw.Device.Kind != 0 {
 		var dev struct {
-			Kind string `yaml:"kind"`
-			User string `yaml:"user"`
+			Kind     string  `yaml:"kind"`
+			User     string  `yaml:"user"`
+			Audio    bool    `yaml:"audio"`
+			Voice    string  `yaml:"voice"`
+			Speed    int     `yaml:"speed"`
+			NoiseSNR float64 `yaml:"noise_snr"`
 		}
 		if err := p.strict(&raw.Device, &dev, "device"); err != nil {
 			return nil, err
@@ -216,6 +233,10 @@ func (p *parser) scenario(data []byte) (*Scenario, error) {
 		if dev.User != "" {
 			s.Device.User = dev.User
 		}
+		if dev.Speed < 0 {
+			return nil, p.errorf(&raw.Device, "device: speed %d: want words per minute (espeak-ng takes 80-450)", dev.Speed)
+		}
+		s.Device.Audio, s.Device.Voice, s.Device.Speed, s.Device.NoiseSNR = dev.Audio, dev.Voice, dev.Speed, dev.NoiseSNR
 	}
 	if raw.Steps.Kind != yaml.SequenceNode || len(raw.Steps.Content) == 0 {
 		return nil, p.errorf(root, "steps: want a list of at least one step")
@@ -268,6 +289,7 @@ func (t *turnState) check(st Step) error {
 var stepKinds = map[string]StepKind{
 	"say": StepSay, "expect_prompt": StepExpectPrompt, "confirm": StepConfirm,
 	"expect_result": StepExpectResult, "wait_expiry": StepWaitExpiry, "status": StepStatus,
+	"expect_speech": StepExpectSpeech,
 }
 
 func (p *parser) step(n *yaml.Node, num int, profile sim.Profile) (Step, error) {
@@ -337,6 +359,19 @@ func (p *parser) step(n *yaml.Node, num int, profile sim.Profile) (Step, error) 
 		if err := validResult(st.Result); err != nil {
 			return st, p.errorf(val, "%s: %v", what, err)
 		}
+	case StepExpectSpeech:
+		st.Speech = new(SpeechExpect)
+		if err := p.strict(val, st.Speech, what); err != nil {
+			return st, err
+		}
+		switch st.Speech.Outcome {
+		case wire.SpeechAccepted, wire.SpeechNotUnderstood, wire.SpeechNoSpeech, wire.SpeechCancelled:
+		case "":
+			return st, p.errorf(val, "%s: outcome is required", what)
+		default:
+			return st, p.errorf(val, "%s: outcome %q: want one of %v", what, st.Speech.Outcome, speechOutcomes)
+		}
+		st.Timeout = time.Duration(st.Speech.Timeout)
 	default:
 		return st, p.errorf(key, "step %d: unknown step %q (want one of %s)", num, key.Value, strings.Join(stepNames[1:], ", "))
 	}
@@ -345,6 +380,8 @@ func (p *parser) step(n *yaml.Node, num int, profile sim.Profile) (Step, error) 
 
 var knownStates = []wire.TxState{wire.TxReceived, wire.TxRequested, wire.TxPrompted, wire.TxConfirmed,
 	wire.TxMandated, wire.TxRedeemed, wire.TxDeclined, wire.TxExpired, wire.TxRejected, wire.TxFailed}
+
+var speechOutcomes = []wire.SpeechOutcome{wire.SpeechAccepted, wire.SpeechNotUnderstood, wire.SpeechNoSpeech, wire.SpeechCancelled}
 
 func validResult(r *ResultExpect) error {
 	if r.State != "" && !contains(knownStates, r.State) {
@@ -372,89 +409,4 @@ func codeByName(name string) wire.Code {
 		}
 	}
 	return wire.CodeUnknown
-}
-
-// strictOrNull is strict, accepting an empty value as the zero value.
-func (p *parser) strictOrNull(n *yaml.Node, v any, what string) error {
-	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
-		return nil
-	}
-	return p.strict(n, v, what)
-}
-
-// strict decodes n into v after checking that every key it holds is a field of v.
-func (p *parser) strict(n *yaml.Node, v any, what string) error {
-	if err := p.checkFields(n, reflect.TypeOf(v), what); err != nil {
-		return err
-	}
-	if err := n.Decode(v); err != nil {
-		var pe *ParseError
-		if errors.As(err, &pe) {
-			pe.Msg = what + ": " + pe.Msg
-			return pe
-		}
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			msgs := make([]string, len(te.Errors))
-			for i, m := range te.Errors {
-				msgs[i] = yamlLine.ReplaceAllString(m, "")
-			}
-			return p.errorf(n, "%s: %s", what, strings.Join(msgs, "; "))
-		}
-		return p.errorf(n, "%s: %v", what, err)
-	}
-	return nil
-}
-
-var (
-	yamlLine   = regexp.MustCompile(`^line \d+: `)
-	nodeType   = reflect.TypeOf(yaml.Node{})
-	amountType = reflect.TypeOf(wire.Amount(0))
-)
-
-func (p *parser) checkFields(n *yaml.Node, t reflect.Type, what string) error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch {
-	case t == nodeType:
-		return nil
-	case t == amountType:
-		// yaml.v3 would take 11.00 as 11: amounts are minor units, integers only.
-		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-			return p.errorf(n, "%s: %q: want an integer amount in minor units (1100 for USD 11.00)", what, n.Value)
-		}
-	case t.Kind() == reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return p.errorf(n, "%s: want a mapping", what)
-		}
-		fields := map[string]reflect.Type{}
-		for i := range t.NumField() {
-			if name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); name != "" {
-				fields[name] = t.Field(i).Type
-			}
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			ft, ok := fields[k.Value]
-			if !ok {
-				known := make([]string, 0, len(fields))
-				for f := range fields {
-					known = append(known, f)
-				}
-				sort.Strings(known)
-				return p.errorf(k, "%s: unknown field %q (known: %s)", what, k.Value, strings.Join(known, ", "))
-			}
-			if err := p.checkFields(n.Content[i+1], ft, what+": "+k.Value); err != nil {
-				return err
-			}
-		}
-	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
-		for i, e := range n.Content {
-			if err := p.checkFields(e, t.Elem(), fmt.Sprintf("%s[%d]", what, i)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

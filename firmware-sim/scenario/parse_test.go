@@ -50,6 +50,27 @@ steps:
 	}
 }
 
+func TestParseSpeech(t *testing.T) {
+	s, err := scenario.Parse("voice.yaml", []byte(`
+name: voice
+device: {kind: glasses, audio: true, voice: en-gb, speed: 140, noise_snr: 20}
+steps:
+  - say: "play some music"
+  - expect_speech: {outcome: not_understood, text: "get a milk", timeout: 4s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scenario.DeviceSpec{Kind: sim.KindGlasses, User: "alice", Audio: true, Voice: "en-gb", Speed: 140, NoiseSNR: 20}
+	if s.Device != want {
+		t.Fatalf("device %+v, want %+v", s.Device, want)
+	}
+	st := s.Steps[1]
+	if st.Kind != scenario.StepExpectSpeech || st.Speech.Outcome != wire.SpeechNotUnderstood || st.Speech.Text != "get a milk" || st.Timeout != 4*time.Second {
+		t.Fatalf("expect_speech %+v %+v", st, st.Speech)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml string
@@ -79,6 +100,11 @@ func TestParseErrors(t *testing.T) {
 		{"two keys in a step", "name: x\nsteps:\n  - say: hi\n    confirm: approve\n", 3, "want exactly one of"},
 		{"empty say", "name: x\nsteps:\n  - say: \"\"\n", 3, "want the text to say"},
 		{"not yaml", "name: [x\n", 0, "yaml"},
+		{"speech without outcome", "name: x\nsteps:\n  - say: hi\n  - expect_speech: {text: hi}\n", 4, "step 2 (expect_speech): outcome is required"},
+		{"bad speech outcome", "name: x\nsteps:\n  - say: hi\n  - expect_speech: {outcome: heard}\n", 4, `outcome "heard": want one of [accepted not_understood no_speech cancelled]`},
+		{"speech before say", "name: x\nsteps:\n  - expect_speech: {outcome: accepted}\n", 3, "needs a say before it"},
+		{"unknown device field", "name: x\ndevice: {audio: yes-please}\nsteps:\n  - say: hi\n", 2, "device"},
+		{"negative speed", "name: x\ndevice: {audio: true, speed: -5}\nsteps:\n  - say: hi\n", 2, "speed -5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,7 +134,7 @@ func TestShippedScenariosParse(t *testing.T) {
 }
 
 func TestStepKindString(t *testing.T) {
-	for k, want := range map[scenario.StepKind]string{scenario.StepUnknown: "unknown", scenario.StepWaitExpiry: "wait_expiry", 99: "unknown"} {
+	for k, want := range map[scenario.StepKind]string{scenario.StepUnknown: "unknown", scenario.StepWaitExpiry: "wait_expiry", scenario.StepExpectSpeech: "expect_speech", 99: "unknown"} {
 		if k.String() != want {
 			t.Errorf("%d.String() = %q, want %q", int(k), k.String(), want)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/earshot/earshot/device/wire"
@@ -15,8 +16,11 @@ import (
 // Config configures a Runner. Zero values are working defaults.
 type Config struct {
 	// Device is the base configuration of the simulated devices (gateway, data and
-	// state directories, pairing code); each scenario sets Kind and User. A scenario
-	// run enrols a device only if StateDir has no enrolment for it.
+	// state directories, pairing code, transport); each scenario sets Kind and User. A
+	// scenario run enrols a device only if StateDir has no enrolment for it. With
+	// Device.Audio every scenario speaks; otherwise only those whose device says
+	// audio: true. A speaking scenario is skipped over a transport that carries no
+	// audio (MQTT) and against a gateway that recognises no speech.
 	Device sim.Config
 	// StepTimeout bounds a waiting step that gives no timeout. Default: 10 s.
 	StepTimeout time.Duration
@@ -30,6 +34,8 @@ type Config struct {
 type Runner struct {
 	cfg Config
 	log *slog.Logger
+	// gw is what the gateway offers, asked once, for the first speaking scenario.
+	gw *sim.Transports
 }
 
 // NewRunner returns a Runner.
@@ -57,15 +63,24 @@ type Result struct {
 	Name    string
 	File    string
 	Elapsed time.Duration
-	// Err says why the scenario failed; nil when it passed.
+	// Err says why the scenario failed; nil when it passed or was skipped.
 	Err error
+	// Skip says why the scenario was not run; empty when it ran.
+	Skip string
 }
 
-// Passed reports whether the scenario passed.
-func (r Result) Passed() bool { return r.Err == nil }
+// Passed reports whether the scenario ran and passed.
+func (r Result) Passed() bool { return r.Err == nil && r.Skip == "" }
 
-// String returns the result line: "PASS name (1.2s)" or "FAIL name (1.2s): reason".
+// Skipped reports whether the scenario was not run.
+func (r Result) Skipped() bool { return r.Err == nil && r.Skip != "" }
+
+// String returns the result line: "PASS name (1.2s)", "FAIL name (1.2s): reason" or
+// "SKIP name: reason".
 func (r Result) String() string {
+	if r.Skipped() {
+		return fmt.Sprintf("SKIP %s: skipped: %s", r.Name, r.Skip)
+	}
 	if r.Err == nil {
 		return fmt.Sprintf("PASS %s (%.1fs)", r.Name, r.Elapsed.Seconds())
 	}
@@ -84,19 +99,84 @@ func (r *Runner) RunAll(ctx context.Context, w io.Writer, scenarios []*Scenario)
 	return out
 }
 
+// Summary returns the summary line of results: "3 passed, 1 failed", with
+// ", 2 skipped" when some were skipped.
+func Summary(results []Result) string {
+	var passed, failed, skipped int
+	for _, r := range results {
+		switch {
+		case r.Passed():
+			passed++
+		case r.Skipped():
+			skipped++
+		default:
+			failed++
+		}
+	}
+	s := fmt.Sprintf("%d passed, %d failed", passed, failed)
+	if skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", skipped)
+	}
+	return s
+}
+
 // Run runs one scenario with a fresh connection of its device.
 func (r *Runner) Run(ctx context.Context, s *Scenario) Result {
 	start := r.cfg.Now()
 	res := Result{Name: s.Name, File: s.File}
-	res.Err = r.run(ctx, s)
+	cfg := r.deviceConfig(s)
+	if res.Skip, res.Err = r.skip(ctx, cfg); res.Skip == "" && res.Err == nil {
+		res.Err = r.run(ctx, s, cfg)
+	}
 	res.Elapsed = r.cfg.Now().Sub(start)
-	r.log.Info("scenario done", "name", s.Name, "passed", res.Passed(), "elapsed", res.Elapsed)
+	r.log.Info("scenario done", "name", s.Name, "passed", res.Passed(), "skipped", res.Skip, "elapsed", res.Elapsed)
 	return res
 }
 
-func (r *Runner) run(ctx context.Context, s *Scenario) error {
+// deviceConfig is the runner's device configuration with the scenario's device.
+func (r *Runner) deviceConfig(s *Scenario) sim.Config {
 	cfg := r.cfg.Device
 	cfg.Kind, cfg.User = s.Device.Kind, s.Device.User
+	if s.Device.Audio {
+		cfg.Audio = true
+	}
+	if s.Device.Voice != "" {
+		cfg.Voice = s.Device.Voice
+	}
+	if s.Device.Speed != 0 {
+		cfg.Speed = s.Device.Speed
+	}
+	if s.Device.NoiseSNR != 0 {
+		cfg.NoiseSNR = s.Device.NoiseSNR
+	}
+	return cfg
+}
+
+// skip says why a speaking scenario cannot run: its transport carries no audio, or
+// the gateway recognises no speech.
+func (r *Runner) skip(ctx context.Context, cfg sim.Config) (string, error) {
+	if !cfg.Audio {
+		return "", nil
+	}
+	if !cfg.Transport.CarriesAudio() {
+		return "audio needs ws or webrtc", nil
+	}
+	if r.gw == nil {
+		dctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
+		gw, err := sim.Discover(dctx, cfg)
+		cancel()
+		if err != nil {
+			return "", err
+		}
+		r.gw = &gw
+	}
+	if !r.gw.Speech() {
+		return "audio needs a speech recogniser; the gateway has none", nil
+	}
+	return "", nil
+}
+
+func (r *Runner) run(ctx context.Context, s *Scenario, cfg sim.Config) error {
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
 	dev, err := sim.Start(sctx, cfg)
 	cancel()
@@ -142,10 +222,20 @@ func (r *Runner) step(ctx context.Context, dev *sim.Device, turn **sim.Turn, st 
 		return t.Confirm(ctx, st.Confirm.Decision, st.Confirm.Method)
 	case StepExpectResult, StepWaitExpiry:
 		res, err := t.AwaitResult(ctx, st.Result.State)
+		var se *sim.SpeechError
+		if errors.As(err, &se) {
+			return checkUnheard(se, st.Result)
+		}
 		if err != nil {
 			return timeoutHint(err, timeout, "tx.result "+string(st.Result.State))
 		}
 		return checkResult(res, st.Result)
+	case StepExpectSpeech:
+		res, err := t.AwaitSpeech(ctx)
+		if err != nil {
+			return timeoutHint(err, timeout, "speech.result")
+		}
+		return checkSpeech(res, st.Speech)
 	case StepStatus:
 		res, err := t.Status(ctx)
 		if err != nil {
@@ -158,6 +248,10 @@ func (r *Runner) step(ctx context.Context, dev *sim.Device, turn **sim.Turn, st 
 
 func awaitPrompt(ctx context.Context, t *sim.Turn, timeout time.Duration) (*wire.ConfirmRequest, error) {
 	req, err := t.AwaitPrompt(ctx)
+	var se *sim.SpeechError
+	if errors.As(err, &se) {
+		return nil, fmt.Errorf("no prompt: %w", err)
+	}
 	if errors.Is(err, sim.ErrNoPrompt) {
 		return nil, fmt.Errorf("no prompt: the transaction ended %s", describe(t.Final))
 	}
@@ -222,6 +316,27 @@ func checkResult(r *wire.TxResult, want *ResultExpect) error {
 		return fmt.Errorf("amount %d, want %d", r.Amount, *want.Amount)
 	case want.Mandate != nil && (r.Mandate != "") != *want.Mandate:
 		return fmt.Errorf("mandate %q, want present=%v", r.Mandate, *want.Mandate)
+	}
+	return nil
+}
+
+// checkUnheard checks a spoken utterance the gateway did not take against an expected
+// tx.result: an utterance not understood ends a spoken turn as the rejection
+// (not_understood) ends a text one, without a transaction.
+func checkUnheard(se *sim.SpeechError, want *ResultExpect) error {
+	nu := se.Result.Outcome == wire.SpeechNotUnderstood
+	if want.State == wire.TxRejected && (want.Code == "" || (nu && want.Code == wire.CodeNotUnderstood.String())) && want.Amount == nil && (want.Mandate == nil || !*want.Mandate) {
+		return nil
+	}
+	return fmt.Errorf("no tx.result %s: %w", want.State, se)
+}
+
+func checkSpeech(r *wire.SpeechResult, want *SpeechExpect) error {
+	switch {
+	case r.Outcome != want.Outcome:
+		return fmt.Errorf("speech outcome %s (heard %q), want %s", r.Outcome, r.Text, want.Outcome)
+	case want.Text != "" && !strings.EqualFold(strings.TrimSpace(r.Text), strings.TrimSpace(want.Text)):
+		return fmt.Errorf("heard %q, want %q", r.Text, want.Text)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package scenario_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +23,12 @@ func runner(t *testing.T, ttl time.Duration) *scenario.Runner {
 // gateway serves them through a real Mosquitto.
 func runnerOver(t *testing.T, tr sim.Transport, ttl time.Duration) *scenario.Runner {
 	t.Helper()
+	return scenario.NewRunner(runnerConfig(t, tr, ttl))
+}
+
+// runnerConfig is runnerOver's configuration.
+func runnerConfig(t *testing.T, tr sim.Transport, ttl time.Duration) scenario.Config {
+	t.Helper()
 	g := clienttest.New(clienttest.Config{PromptTTL: ttl})
 	t.Cleanup(g.Close)
 	if tr == sim.TransportMQTT {
@@ -34,11 +41,11 @@ func runnerOver(t *testing.T, tr sim.Transport, ttl time.Duration) *scenario.Run
 	if err := g.WriteAdminToken(data); err != nil {
 		t.Fatal(err)
 	}
-	return scenario.NewRunner(scenario.Config{
+	return scenario.Config{
 		Device: sim.Config{Gateway: g.URL(), DataDir: data, StateDir: t.TempDir(), MinBackoff: 10 * time.Millisecond,
 			Transport: tr},
 		StepTimeout: 3 * time.Second,
-	})
+	}
 }
 
 var transports = []sim.Transport{sim.TransportWS, sim.TransportMQTT}
@@ -71,6 +78,16 @@ func TestShippedScenariosPass(t *testing.T) {
 				t.Fatalf("%d results, %d lines for %d scenarios:\n%s", len(results), len(lines), len(ss), out.String())
 			}
 			for i, res := range results {
+				if ss[i].Device.Audio { // the fake gateway recognises no speech
+					skip := "SKIP " + res.Name + ": skipped: audio needs a speech recogniser; the gateway has none"
+					if tr == sim.TransportMQTT {
+						skip = "SKIP " + res.Name + ": skipped: audio needs ws or webrtc"
+					}
+					if !res.Skipped() || lines[i] != skip {
+						t.Errorf("%s: %v\n%s, want %s", res.Name, res.Err, lines[i], skip)
+					}
+					continue
+				}
 				if !res.Passed() || !strings.HasPrefix(lines[i], "PASS "+res.Name+" (") {
 					t.Errorf("%s: %v\n%s", res.Name, res.Err, lines[i])
 				}
@@ -139,5 +156,61 @@ steps:
 				t.Fatal(res)
 			}
 		})
+	}
+}
+
+// Speaking scenarios are skipped, not failed, where speech cannot go: over MQTT, and to
+// a gateway without a recogniser. Text scenarios run as before.
+func TestRunnerSkipsAudio(t *testing.T) {
+	const text = "name: text\nsteps:\n  - say: \"buy two oat lattes\"\n  - expect_prompt: {total: 1100}\n"
+	const voice = "name: voice\ndevice: {audio: true}\nsteps:\n  - say: \"play some music\"\n  - expect_speech: {outcome: not_understood}\n"
+	tests := []struct {
+		name    string
+		tr      sim.Transport
+		audio   bool // the runner makes every scenario speak
+		lines   []string
+		summary string
+	}{
+		{"ws", sim.TransportWS, false, []string{"PASS text (", "SKIP voice: skipped: audio needs a speech recogniser; the gateway has none"}, "1 passed, 0 failed, 1 skipped"},
+		{"mqtt", sim.TransportMQTT, false, []string{"PASS text (", "SKIP voice: skipped: audio needs ws or webrtc"}, "1 passed, 0 failed, 1 skipped"},
+		{"ws, all spoken", sim.TransportWS, true, []string{"SKIP text: skipped: audio needs a speech", "SKIP voice: skipped: audio needs a speech"}, "0 passed, 0 failed, 2 skipped"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := runnerConfig(t, tt.tr, time.Second)
+			cfg.Device.Audio = tt.audio
+			r := scenario.NewRunner(cfg)
+			var out strings.Builder
+			results := r.RunAll(context.Background(), &out, []*scenario.Scenario{parse(t, text), parse(t, voice)})
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			for i, want := range tt.lines {
+				if i >= len(lines) || !strings.HasPrefix(lines[i], want) {
+					t.Errorf("line %d of\n%s\nwant %q", i, out.String(), want)
+				}
+			}
+			if got := scenario.Summary(results); got != tt.summary {
+				t.Errorf("summary %q, want %q", got, tt.summary)
+			}
+		})
+	}
+}
+
+func TestSummary(t *testing.T) {
+	pass, fail, skip := scenario.Result{Name: "a"}, scenario.Result{Name: "b", Err: errors.New("no")}, scenario.Result{Name: "c", Skip: "why"}
+	tests := []struct {
+		results []scenario.Result
+		want    string
+	}{
+		{nil, "0 passed, 0 failed"},
+		{[]scenario.Result{pass, fail, pass}, "2 passed, 1 failed"},
+		{[]scenario.Result{pass, skip, fail, skip}, "1 passed, 1 failed, 2 skipped"},
+	}
+	for _, tt := range tests {
+		if got := scenario.Summary(tt.results); got != tt.want {
+			t.Errorf("Summary = %q, want %q", got, tt.want)
+		}
+	}
+	if skip.String() != "SKIP c: skipped: why" || skip.Passed() || !skip.Skipped() || fail.Skipped() {
+		t.Errorf("skipped result %q passed %v", skip, skip.Passed())
 	}
 }

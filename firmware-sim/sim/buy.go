@@ -32,9 +32,10 @@ func (p *Purchase) OK() bool {
 
 // Buy says text, shows the prompt on out, answers it with decision (verified with m,
 // or the profile's default) and follows the transaction to its final state, printing
-// each result. Each wait is bounded by timeout. It returns an error only when the
-// exchange itself failed; a declined or rejected purchase is a Purchase that is not
-// OK.
+// each result. A device started with Config.Audio speaks, and Buy also shows what the
+// gateway heard, the spoken prompt's length and the turn's timings. Each wait is
+// bounded by timeout. It returns an error only when the exchange itself failed; a
+// declined, rejected or not understood purchase is a Purchase that is not OK.
 func (d *Device) Buy(ctx context.Context, out io.Writer, text string, decision wire.Decision, m wire.Method, timeout time.Duration) (*Purchase, error) {
 	p := &Purchase{Decision: decision}
 	t, err := d.Say(ctx, text)
@@ -42,24 +43,44 @@ func (d *Device) Buy(ctx context.Context, out io.Writer, text string, decision w
 		return p, err
 	}
 	p.Turn = t
-	fmt.Fprintf(out, "> %s\n", text)
+	if d.cfg.Audio {
+		fmt.Fprintf(out, "> %s (spoken: %s, %d wpm%s)\n", text, d.cfg.Voice, d.cfg.Speed, noiseNote(d.cfg.NoiseSNR))
+	} else {
+		fmt.Fprintf(out, "> %s\n", text)
+	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	req, err := t.AwaitPrompt(wctx)
 	cancel()
-	if errors.Is(err, ErrNoPrompt) {
+	if t.Speech != nil {
+		fmt.Fprintln(out, FormatSpeech(t.Speech))
+	}
+	var se *SpeechError
+	switch {
+	case errors.As(err, &se):
+		d.showSpoken(ctx, out, t, timeout)
+		return p, nil
+	case errors.Is(err, ErrNoPrompt):
 		p.Final = t.Final
 		fmt.Fprintln(out, FormatResult(t.Final))
 		return p, nil
-	}
-	if err != nil {
+	case err != nil:
 		return p, err
 	}
 	fmt.Fprint(out, FormatPrompt(req, d.cfg.Now()))
+	if d.cfg.Audio {
+		d.showSpoken(ctx, out, t, timeout)
+	}
 	if m == "" {
 		m = d.profile.DefaultMethod
 	}
 	fmt.Fprintf(out, "< %s (%s)\n", decision, m)
-	if err := t.Confirm(ctx, decision, m); err != nil {
+	cctx, cancel := context.WithTimeout(ctx, answerAttempts*timeout) // a spoken answer may be said twice
+	err = t.Confirm(cctx, decision, m)
+	cancel()
+	if m == wire.MethodVoice && t.Answer != nil {
+		fmt.Fprintln(out, FormatSpeech(t.Answer))
+	}
+	if err != nil {
 		return p, err
 	}
 	for p.Final == nil {
@@ -75,4 +96,33 @@ func (d *Device) Buy(ctx context.Context, out io.Writer, text string, decision w
 		}
 	}
 	return p, nil
+}
+
+// showSpoken prints the turn's spoken prompt and timings, waiting for them at most
+// timeout. Their absence is logged, not an error: the purchase goes on without them.
+func (d *Device) showSpoken(ctx context.Context, out io.Writer, t *Turn, timeout time.Duration) {
+	wctx, cancel := context.WithTimeout(ctx, min(timeout, spokenWait))
+	err := t.AwaitSpoken(wctx)
+	cancel()
+	if err != nil {
+		d.log.Warn("no spoken prompt or turn metrics", "ref", t.Ref, "err", err)
+	}
+	if t.PromptAudio != nil {
+		fmt.Fprintln(out, FormatPromptAudio(t.PromptAudio))
+	}
+	if t.Metrics != nil {
+		fmt.Fprintln(out, FormatMetrics(t.Metrics))
+	}
+}
+
+// spokenWait bounds the wait for a turn's metrics and spoken prompt: the gateway sends
+// the metrics with the first prompt audio frame, or right after the prompt when it
+// does not speak.
+const spokenWait = 3 * time.Second
+
+func noiseNote(snr float64) string {
+	if snr == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", pink noise at %g dB SNR", snr)
 }

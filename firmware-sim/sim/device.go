@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/earshot/earshot/device/client"
 	"github.com/earshot/earshot/device/identity"
 	"github.com/earshot/earshot/device/wire"
+	"github.com/earshot/earshot/speech/tts"
 )
 
 // Config configures a simulated device. Zero values are working defaults.
@@ -51,6 +54,25 @@ type Config struct {
 	// MQTT is the broker URL for TransportMQTT (mqtt://host:port, tcp://, mqtts://,
 	// ssl://). Default: the broker the gateway names at GET /v1/transports.
 	MQTT string
+	// WebRTC is the WHIP endpoint for TransportWebRTC (whip://host:port/v1/whip, or
+	// whips:// for HTTPS). Default: the one the gateway names at GET /v1/transports.
+	WebRTC string
+
+	// Audio makes the device speak: Say synthesises the text with espeak-ng and streams
+	// it as push-to-talk speech, voice confirmations are spoken, and the device asks
+	// for spoken prompts. It needs TransportWS or TransportWebRTC. Default: text.
+	Audio bool
+	// Voice is the espeak-ng voice of the simulated user. Default: "en-us".
+	Voice string
+	// Speed is how fast the user speaks, in words per minute. Default: 160.
+	Speed int
+	// NoiseSNR, when not 0, mixes pink noise into the speech at this signal-to-noise
+	// ratio in dB, with 300 ms of the noise before and after the speech. Default: 0,
+	// clean speech.
+	NoiseSNR float64
+	// Realtime paces the speech at real time (one 20 ms frame every 20 ms). Default:
+	// as fast as the connection takes it.
+	Realtime bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -84,6 +106,18 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MQTT != "" && c.Transport != TransportMQTT {
 		return c, fmt.Errorf("sim: config: an MQTT broker URL with transport %s", c.Transport)
 	}
+	if c.WebRTC != "" && c.Transport != TransportWebRTC {
+		return c, fmt.Errorf("sim: config: a WHIP URL with transport %s", c.Transport)
+	}
+	if c.Voice == "" {
+		c.Voice = "en-us"
+	}
+	if c.Speed == 0 {
+		c.Speed = 160
+	}
+	if c.Audio && !c.Transport.CarriesAudio() {
+		return c, fmt.Errorf("%w: %s", ErrAudioTransport, c.Transport)
+	}
 	return c, nil
 }
 
@@ -91,6 +125,14 @@ func (c Config) withDefaults() (Config, error) {
 // none, or the gateway predates it) when a device is to connect over MQTT without a
 // broker URL.
 var ErrNoMQTT = errors.New("sim: the gateway has no MQTT broker")
+
+// ErrNoWebRTC reports a gateway that names no WHIP endpoint (WebRTC is disabled) when
+// a device is to connect over WebRTC without a WHIP URL.
+var ErrNoWebRTC = errors.New("sim: the gateway does not offer WebRTC")
+
+// ErrAudioTransport reports a speaking device on a transport that carries no audio
+// (MQTT): speech needs WebSocket or WebRTC.
+var ErrAudioTransport = errors.New("sim: audio needs ws or webrtc")
 
 // maxBacklog bounds the events kept for later turns; the oldest are dropped (counted).
 const maxBacklog = 256
@@ -104,6 +146,8 @@ type Device struct {
 	client     *client.Client
 	url        string // where the client connects
 	tmpDir     string // removed by Close
+
+	synth *tts.Synth // the user's voice, when cfg.Audio
 
 	backlog []client.Event  // events no turn has taken yet
 	dropped int             // backlog overflow
@@ -125,6 +169,11 @@ func Start(ctx context.Context, cfg Config) (*Device, error) {
 		return nil, err
 	}
 	d := &Device{cfg: cfg, profile: profile, seenTx: map[string]bool{}}
+	if cfg.Audio {
+		if d.synth, err = tts.New(tts.Config{Voice: cfg.Voice, Speed: cfg.Speed}); err != nil {
+			return nil, fmt.Errorf("sim: the user's voice: %w", err)
+		}
+	}
 	if cfg.StateDir == "" {
 		if d.tmpDir, err = os.MkdirTemp("", "earshot-sim-"); err != nil {
 			return nil, fmt.Errorf("sim: state dir: %w", err)
@@ -189,23 +238,34 @@ func (d *Device) identity(ctx context.Context) (key *identity.Key, known bool, e
 	return key, known, nil
 }
 
-// deviceURL returns where the device connects: the gateway's WebSocket endpoint, or
-// its MQTT broker.
+// deviceURL returns where the device connects: the gateway's WebSocket endpoint, its
+// MQTT broker or its WHIP endpoint.
 func (d *Device) deviceURL(ctx context.Context) (string, error) {
-	if d.cfg.Transport != TransportMQTT {
+	switch d.cfg.Transport {
+	case TransportMQTT:
+		if d.cfg.MQTT != "" {
+			return d.cfg.MQTT, nil
+		}
+	case TransportWebRTC:
+		if d.cfg.WebRTC != "" {
+			return d.cfg.WebRTC, nil
+		}
+	default:
 		return client.DeviceURL(d.cfg.Gateway)
 	}
-	if d.cfg.MQTT != "" {
-		return d.cfg.MQTT, nil
-	}
-	t, err := client.Discover(ctx, d.cfg.Gateway)
+	t, err := Discover(ctx, d.cfg)
 	if err != nil {
-		return "", fmt.Errorf("sim: asking the gateway for its MQTT broker: %w", err)
+		return "", fmt.Errorf("sim: asking the gateway for its %s endpoint: %w", d.cfg.Transport, err)
 	}
-	if t.MQTT == "" {
+	switch {
+	case d.cfg.Transport == TransportMQTT && t.MQTT == "":
 		return "", fmt.Errorf("%w (GET %s/v1/transports names none)", ErrNoMQTT, strings.TrimSuffix(d.cfg.Gateway, "/"))
+	case d.cfg.Transport == TransportMQTT:
+		return t.MQTT, nil
+	case t.WebRTC == "":
+		return "", fmt.Errorf("%w (GET %s/v1/transports names no WHIP endpoint)", ErrNoWebRTC, strings.TrimSuffix(d.cfg.Gateway, "/"))
 	}
-	return t.MQTT, nil
+	return t.WebRTC, nil
 }
 
 // Identity is a simulated device's key and enrolment.
@@ -292,7 +352,22 @@ func (d *Device) dial(ctx context.Context, key *identity.Key) (*client.Client, e
 	return client.Dial(ctx, client.Config{
 		URL: d.url, Key: key, Audience: d.enrollment.Audience, Client: d.profile.Client,
 		Logger: d.cfg.Logger, Now: d.cfg.Now, Reconnect: true, MinBackoff: d.cfg.MinBackoff,
+		PromptAudio: d.cfg.Audio, WebRTC: client.WebRTCSettings{Loopback: loopbackURL(d.url)},
 	})
+}
+
+// loopbackURL reports whether raw names a loopback host: a WebRTC peer on the same
+// host needs loopback ICE candidates.
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	if h := u.Hostname(); h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
 }
 
 // ID returns the device id.
@@ -301,8 +376,8 @@ func (d *Device) ID() string { return d.enrollment.Device }
 // Enrollment returns the device's enrolment.
 func (d *Device) Enrollment() client.Enrollment { return d.enrollment }
 
-// URL returns where the device connects: the gateway's WebSocket endpoint or its
-// MQTT broker.
+// URL returns where the device connects: the gateway's WebSocket endpoint, its
+// MQTT broker or its WHIP endpoint.
 func (d *Device) URL() string { return d.url }
 
 // Transport returns how the device connects.

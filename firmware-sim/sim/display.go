@@ -5,7 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/earshot/earshot/device/client"
 	"github.com/earshot/earshot/device/wire"
+	"github.com/earshot/earshot/speech"
 )
 
 // FormatPrompt renders a prompt the way the device shows it: merchant, items with
@@ -54,6 +56,55 @@ func FormatResult(r *wire.TxResult) string {
 	}
 	if r.Reason != "" {
 		fmt.Fprintf(&b, ": %s", r.Reason)
+	}
+	return b.String()
+}
+
+// FormatSpeech renders what the gateway heard in one line: `heard "two oat lattes"
+// (accepted)`, `heard "confirm" (approve)`, or the outcome and the gateway's reason.
+func FormatSpeech(r *wire.SpeechResult) string {
+	var b strings.Builder
+	if r.Text != "" {
+		fmt.Fprintf(&b, "heard %q", r.Text)
+	} else {
+		b.WriteString("heard nothing")
+	}
+	switch {
+	case r.Outcome == wire.SpeechAccepted && r.Answer != "":
+		fmt.Fprintf(&b, " (%s)", r.Answer)
+	default:
+		fmt.Fprintf(&b, " (%s)", r.Outcome)
+	}
+	if r.Reason != "" {
+		fmt.Fprintf(&b, ": %s", r.Reason)
+	}
+	return b.String()
+}
+
+// FormatPromptAudio renders a spoken prompt's length: "(spoken prompt: 3.2 s)".
+func FormatPromptAudio(p *client.PromptSpeech) string {
+	d := time.Duration(len(p.PCM)) * time.Second / speech.Rate
+	if len(p.PCM) == 0 {
+		d = time.Duration(p.Duration) * time.Millisecond
+	}
+	return fmt.Sprintf("(spoken prompt: %.1f s)", d.Seconds())
+}
+
+// FormatMetrics renders a turn's timings in one line: how long the speech was, then
+// each stage the turn reached, in milliseconds after the end of speech.
+func FormatMetrics(m *wire.TurnMetrics) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "turn: %.2f s of speech; after its end: final %d ms", float64(m.SpeechMS)/1000, m.FinalMS)
+	for _, st := range []struct {
+		name string
+		ms   int64
+	}{{"agent", m.AgentMS}, {"prompt", m.PromptMS}, {"first audio", m.FirstAudio}} {
+		if st.ms > 0 {
+			fmt.Fprintf(&b, ", %s %d ms", st.name, st.ms)
+		}
+	}
+	if m.Recognizer != "" {
+		fmt.Fprintf(&b, " (%s)", m.Recognizer)
 	}
 	return b.String()
 }

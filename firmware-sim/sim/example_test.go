@@ -3,6 +3,7 @@ package sim_test
 import (
 	"fmt"
 
+	"github.com/earshot/earshot/device/client"
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/firmware-sim/sim"
 )
@@ -13,4 +14,18 @@ func ExampleFormatResult() {
 	// Output:
 	// tx tx_1: redeemed (final), mandate mnd_1, amount USD 11.00
 	// tx tx_2: rejected (final), code not_understood: Sorry?
+}
+
+func ExampleFormatMetrics() {
+	fmt.Println(sim.FormatSpeech(&wire.SpeechResult{Outcome: wire.SpeechAccepted, Text: "two oat lattes"}))
+	fmt.Println(sim.FormatSpeech(&wire.SpeechResult{Outcome: wire.SpeechAccepted, Text: "confirm", Answer: wire.AnswerApprove}))
+	fmt.Println(sim.FormatSpeech(&wire.SpeechResult{Outcome: wire.SpeechNotUnderstood, Reason: "Sorry?"}))
+	fmt.Println(sim.FormatPromptAudio(&client.PromptSpeech{PCM: make([]int16, 51200)}))
+	fmt.Println(sim.FormatMetrics(&wire.TurnMetrics{Recognizer: "pocketsphinx", SpeechMS: 1420, FinalMS: 85, AgentMS: 110, PromptMS: 140, FirstAudio: 151}))
+	// Output:
+	// heard "two oat lattes" (accepted)
+	// heard "confirm" (approve)
+	// heard nothing (not_understood): Sorry?
+	// (spoken prompt: 3.2 s)
+	// turn: 1.42 s of speech; after its end: final 85 ms, agent 110 ms, prompt 140 ms, first audio 151 ms (pocketsphinx)
 }

@@ -76,6 +76,7 @@ const (
 	TransportUnknown Transport = iota // the zero value: WebSocket
 	TransportWS                       // WebSocket, at the gateway's /v1/device
 	TransportMQTT                     // MQTT 3.1.1, through the gateway's broker
+	TransportWebRTC                   // WebRTC by WHIP: events on a data channel, speech on an Opus track
 )
 
 func (t Transport) String() string {
@@ -84,17 +85,27 @@ func (t Transport) String() string {
 		return "ws"
 	case TransportMQTT:
 		return "mqtt"
+	case TransportWebRTC:
+		return "webrtc"
 	}
 	return "unknown"
 }
 
-// ParseTransport parses "ws" or "mqtt".
+// CarriesAudio reports whether a device can speak over t: WebSocket (binary frames)
+// and WebRTC (an Opus track) carry audio, MQTT does not.
+func (t Transport) CarriesAudio() bool {
+	return t == TransportWS || t == TransportWebRTC || t == TransportUnknown
+}
+
+// ParseTransport parses "ws", "mqtt" or "webrtc".
 func ParseTransport(s string) (Transport, error) {
 	switch s {
 	case "ws":
 		return TransportWS, nil
 	case "mqtt":
 		return TransportMQTT, nil
+	case "webrtc":
+		return TransportWebRTC, nil
 	}
-	return TransportUnknown, fmt.Errorf("sim: unknown transport %q (want ws or mqtt)", s)
+	return TransportUnknown, fmt.Errorf("sim: unknown transport %q (want ws, mqtt or webrtc)", s)
 }

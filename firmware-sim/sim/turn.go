@@ -34,23 +34,44 @@ type Turn struct {
 	// Final is the final result, once it arrived.
 	Final *wire.TxResult
 
+	// Spoken turns (Config.Audio) also record what the gateway heard and said.
+	// Speech is the speech.result of the utterance, once it arrived.
+	Speech *wire.SpeechResult
+	// PromptAudio is the spoken prompt (or the spoken apology for a command that was
+	// not understood), once it arrived whole.
+	PromptAudio *client.PromptSpeech
+	// Metrics are the timings of the utterance's turn, once they arrived.
+	Metrics *wire.TurnMetrics
+	// Answer and AnswerMetrics are the speech.result and timings of the last spoken
+	// answer to the prompt (Confirm with wire.MethodVoice).
+	Answer        *wire.SpeechResult
+	AnswerMetrics *wire.TurnMetrics
+
 	cursor   int             // Results before it were returned by NextResult
 	stale    map[string]bool // transactions seen before the utterance was sent
 	sessions []string        // the session when the utterance was sent
+	answers  map[string]bool // the message ids of the spoken answers
 }
 
-// Say sends an utterance and starts a Turn to follow what answers it. Prompts for
+// Say sends an utterance and starts a Turn to follow what answers it: as text, or,
+// on a device started with Config.Audio, spoken (push-to-talk). Prompts for
 // transactions the device had seen before are not taken for this turn's.
 func (d *Device) Say(ctx context.Context, text string) (*Turn, error) {
 	d.drain()
 	session, _ := d.client.Session()
-	t := &Turn{d: d, Text: text, stale: make(map[string]bool, len(d.seenTx)), sessions: []string{session}}
+	t := &Turn{d: d, Text: text, stale: make(map[string]bool, len(d.seenTx)), sessions: []string{session}, answers: map[string]bool{}}
 	for tx := range d.seenTx {
 		t.stale[tx] = true
 	}
-	ref, err := d.client.Say(ctx, text)
+	var ref string
+	var err error
+	if d.cfg.Audio {
+		ref, err = d.speak(ctx, text, client.SpeakOptions{Mode: wire.ModeCommand})
+	} else if ref, err = d.client.Say(ctx, text); err != nil {
+		err = fmt.Errorf("sim: %w", err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("sim: %w", err)
+		return nil, err
 	}
 	t.Ref = ref
 	d.log.Debug("said", "ref", ref)
@@ -58,14 +79,18 @@ func (d *Device) Say(ctx context.Context, text string) (*Turn, error) {
 }
 
 // AwaitPrompt waits for the turn's prompt. When the transaction ends first it returns
-// ErrNoPrompt (wrapped) and sets Final; an error from the gateway about the utterance
-// is returned as a *wire.Error (wrapped).
+// ErrNoPrompt (wrapped) and sets Final; when the gateway did not understand a spoken
+// utterance it returns a *SpeechError (ErrNotUnderstood) and sets Speech; an error from
+// the gateway about the utterance is returned as a *wire.Error (wrapped).
 func (t *Turn) AwaitPrompt(ctx context.Context) (*wire.ConfirmRequest, error) {
 	if t.Prompt != nil {
 		return t.Prompt, nil
 	}
 	if t.Final != nil {
 		return nil, t.noPrompt()
+	}
+	if err := t.unheard(); err != nil {
+		return nil, err
 	}
 	err := t.d.await(ctx, func(ev client.Event) (verdict, error) {
 		if v, err := t.claim(ev); v != consume || err != nil {
@@ -90,7 +115,10 @@ func (t *Turn) noPrompt() error {
 }
 
 // Confirm answers the prompt (AwaitPrompt first) with the user's decision, verified
-// with method m, or with the profile's default method when m is empty.
+// with method m, or with the profile's default method when m is empty. On a device
+// started with Config.Audio, wire.MethodVoice means the user says "confirm" (or
+// "cancel"), again if the gateway did not understand it, and the device signs the
+// decision once the gateway heard it as such (ErrAnswer otherwise).
 func (t *Turn) Confirm(ctx context.Context, decision wire.Decision, m wire.Method) error {
 	if t.Prompt == nil {
 		return fmt.Errorf("%w: nothing to confirm yet", ErrNoPrompt)
@@ -100,6 +128,11 @@ func (t *Turn) Confirm(ctx context.Context, decision wire.Decision, m wire.Metho
 	}
 	if !t.d.profile.Supports(m) {
 		return fmt.Errorf("%w: %s on %s", ErrMethod, m, t.d.profile.Kind)
+	}
+	if m == wire.MethodVoice && t.d.cfg.Audio {
+		if err := t.answer(ctx, decision); err != nil {
+			return err
+		}
 	}
 	if err := t.d.client.Confirm(ctx, t.Prompt, decision, m); err != nil {
 		return fmt.Errorf("sim: %w", err)
@@ -112,6 +145,9 @@ func (t *Turn) NextResult(ctx context.Context) (*wire.TxResult, error) {
 	if t.cursor < len(t.Results) {
 		t.cursor++
 		return t.Results[t.cursor-1], nil
+	}
+	if err := t.unheard(); err != nil {
+		return nil, err
 	}
 	err := t.d.await(ctx, func(ev client.Event) (verdict, error) {
 		v, err := t.claim(ev)
@@ -145,6 +181,9 @@ func (t *Turn) AwaitResult(ctx context.Context, want wire.TxState) (*wire.TxResu
 // for it, first waiting for the transaction to be known. The result also stays in Results for NextResult.
 func (t *Turn) Status(ctx context.Context) (*wire.TxResult, error) {
 	if t.Tx == "" { // wait until a prompt or a result names the transaction
+		if err := t.unheard(); err != nil {
+			return nil, err
+		}
 		err := t.d.await(ctx, func(ev client.Event) (verdict, error) {
 			v, err := t.claim(ev)
 			if err == nil && v == consume && t.Tx != "" {
@@ -204,7 +243,7 @@ func (t *Turn) claim(ev client.Event) (verdict, error) {
 	case ev.Err != nil && ev.Type == wire.TypeConfirmRequest && t.Prompt == nil:
 		return finish, fmt.Errorf("sim: invalid prompt from the gateway: %w", ev.Err)
 	}
-	return keep, nil
+	return t.claimSpeech(ev)
 }
 
 // fromSession reports whether a prompt's terms were made in a session this turn ran
@@ -303,6 +342,8 @@ func (d *Device) keep(ev client.Event) {
 	switch ev.Type {
 	case wire.TypeHelloOK, client.EventDisconnected:
 		return // about the connection, not a turn
+	case wire.TypePromptAudio:
+		return // up to 30 s of audio that no turn took when it came: not kept
 	}
 	if len(d.backlog) == maxBacklog {
 		d.backlog = d.backlog[1:]

@@ -1,0 +1,204 @@
+//go:build pocketsphinx
+
+package asr_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/earshot/earshot/device/wire"
+	"github.com/earshot/earshot/speech"
+	"github.com/earshot/earshot/speech/asr"
+	"github.com/earshot/earshot/speech/grammar"
+	"github.com/earshot/earshot/speech/tts"
+)
+
+func say(t testing.TB, text, voice string) []int16 {
+	t.Helper()
+	s, err := tts.New(tts.Config{})
+	if errors.Is(err, tts.ErrUnavailable) {
+		t.Skip("espeak-ng not installed")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, err := s.SayWith(context.Background(), text, voice, 160, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return speech.Pad(pcm, 300*time.Millisecond, 300*time.Millisecond)
+}
+
+func newSphinx(t testing.TB, g *grammar.Grammar, pool int) asr.Recognizer {
+	t.Helper()
+	r, err := asr.NewSphinx(asr.SphinxConfig{Grammar: g, Pool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestSphinx(t *testing.T) {
+	g := testGrammar(t)
+	r := newSphinx(t, g, 2)
+	if r.Name() != "pocketsphinx" {
+		t.Errorf("name %q", r.Name())
+	}
+	for _, c := range []struct {
+		mode     wire.SpeechMode
+		text     string
+		accepted bool
+	}{
+		{wire.ModeCommand, "buy two oat lattes", true},
+		{wire.ModeCommand, "can i get a large iced americano please", true},
+		{wire.ModeCommand, "cancel my order", true},
+		{wire.ModeCommand, "the stock market closed higher today on strong earnings", false},
+		{wire.ModeCommand, "did you see the game last night", false},
+		{wire.ModeConfirm, "yes", true},
+		{wire.ModeConfirm, "one two three four", true},
+		{wire.ModeConfirm, "let me think about it", false},
+	} {
+		t.Run(c.text, func(t *testing.T) {
+			res, err := r.Recognize(context.Background(), asr.Request{Mode: c.mode, Audio: say(t, c.text, "en-us")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Accepted != c.accepted {
+				t.Fatalf("%+v, want accepted %v", res, c.accepted)
+			}
+			if !c.accepted {
+				if res.Reject != asr.RejectOutOfGrammar && res.Reject != asr.RejectLowConfidence {
+					t.Errorf("reject %q", res.Reject)
+				}
+				return
+			}
+			if res.Confidence <= 0 || res.Confidence > 1 {
+				t.Errorf("confidence %v", res.Confidence)
+			}
+			if c.mode == wire.ModeConfirm {
+				return
+			}
+			want, err := g.Parse(c.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := g.Parse(res.Text)
+			if err != nil || !got.Equal(want) {
+				t.Errorf("heard %q = %v, want %v", res.Text, got, want)
+			}
+		})
+	}
+}
+
+func TestSphinxNoSpeech(t *testing.T) {
+	r := newSphinx(t, testGrammar(t), 1)
+	for name, audio := range map[string][]int16{
+		"empty":       nil,
+		"short":       make([]int16, 800),
+		"silence":     make([]int16, 16000),
+		"quiet noise": speech.MixAtSNR(make([]int16, 16000), speech.PinkNoise(16000, 1), 60),
+	} {
+		res, err := r.Recognize(context.Background(), asr.Request{Mode: wire.ModeCommand, Audio: audio})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Accepted {
+			t.Errorf("%s: accepted %q", name, res.Text)
+		}
+	}
+	if _, err := r.Recognize(context.Background(), asr.Request{Mode: "x", Audio: make([]int16, 16000)}); !errors.Is(err, asr.ErrBadRequest) {
+		t.Errorf("bad mode: %v", err)
+	}
+}
+
+func TestSphinxPool(t *testing.T) {
+	g := testGrammar(t)
+	r, err := asr.NewSphinx(asr.SphinxConfig{Grammar: g, Pool: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio := say(t, "buy two oat lattes", "en-us")
+	// Concurrent callers share the one decoder.
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := r.Recognize(context.Background(), asr.Request{Mode: wire.ModeCommand, Audio: audio})
+			if err == nil && !res.Accepted {
+				err = errors.New("not accepted: " + res.Text)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Recognize(context.Background(), asr.Request{Mode: wire.ModeCommand, Audio: audio}); !errors.Is(err, asr.ErrClosed) {
+		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestSphinxConfig(t *testing.T) {
+	if _, err := asr.NewSphinx(asr.SphinxConfig{}); !errors.Is(err, asr.ErrConfig) {
+		t.Errorf("no grammar: %v", err)
+	}
+	if _, err := asr.NewSphinx(asr.SphinxConfig{Grammar: testGrammar(t), Dict: "/nonexistent"}); !errors.Is(err, asr.ErrConfig) {
+		t.Errorf("no dictionary: %v", err)
+	}
+}
+
+// BenchmarkRecognize measures one command (grammar decode, phone loop, second pass).
+func BenchmarkRecognize(b *testing.B) {
+	r := newSphinx(b, testGrammar(b), 1)
+	audio := say(b, "can i get two large oat lattes please", "en-us")
+	req := asr.Request{Mode: wire.ModeCommand, Audio: audio}
+	for b.Loop() {
+		if _, err := r.Recognize(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sec := float64(len(audio)) / speech.Rate
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/sec, "rtf")
+}
+
+// BenchmarkConcurrentRealtime: how many utterances the machine recognises in real time,
+// from throughput (audio seconds per wall second) with one decoder per core.
+func BenchmarkConcurrentRealtime(b *testing.B) {
+	const pool = 2
+	r := newSphinx(b, testGrammar(b), pool)
+	audio := say(b, "buy two oat lattes and a blueberry muffin", "en-us")
+	req := asr.Request{Mode: wire.ModeCommand, Audio: audio}
+	const perOp = 2 * pool
+	start := time.Now()
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for range perOp {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := r.Recognize(context.Background(), req); err != nil {
+					b.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	audioSec := float64(b.N*perOp*len(audio)) / speech.Rate
+	b.ReportMetric(audioSec/time.Since(start).Seconds(), "streams")
+}

@@ -1,0 +1,99 @@
+//go:build pocketsphinx
+
+package eval_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/earshot/earshot/speech/asr"
+	"github.com/earshot/earshot/speech/eval"
+	"github.com/earshot/earshot/speech/tts"
+)
+
+// Figures of the subset run by TestAccuracy (seed 7: 40 commands, 20 out-of-grammar
+// sentences, 20 answers, 10 chatter sentences; clean and pink noise at 20 dB; voices
+// DefaultVoices), measured on 2026-11-22 with asr.DefaultRejection (phone-loop ratio
+// >= -37 for commands, >= -36 for answers), espeak-ng 1.51 and Debian's
+// pocketsphinx-en-us 5prealpha. The full run (earshot-speech-eval -n 150 -oog 48
+// -confirm 40 -seed 1) gave commands 78.0% / 85.3%, out-of-grammar 0% / 8.3%, answers
+// 92.5% / 92.5%, chatter 5% / 5%. The test fails when a figure gets worse than the
+// measured one by more than its margin: the run is deterministic given the seed, so the
+// margins only absorb changes of espeak-ng, the model or the grammar (one utterance is
+// 2.5 points of 40, 5 of 20, 10 of 10).
+const (
+	measuredCommandClean = 0.70 // intent accuracy
+	measuredCommand20dB  = 0.85
+	measuredOOGClean     = 0.00 // false-accept rate
+	measuredOOG20dB      = 0.00
+	measuredConfirmClean = 0.90
+	measuredConfirm20dB  = 0.95
+	measuredChatterClean = 0.10
+	measuredChatter20dB  = 0.40
+
+	accuracyMargin    = 0.08
+	falseAcceptMargin = 0.06 // one more of 20 out-of-grammar sentences
+	chatterMargin     = 0.11 // one more of 10 chatter sentences
+)
+
+func TestAccuracy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("accuracy run: ~1 min of CPU")
+	}
+	synth, err := tts.New(tts.Config{CacheSize: -1})
+	if errors.Is(err, tts.ErrUnavailable) {
+		t.Skip("espeak-ng not installed")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := testGrammar(t)
+	rec, err := asr.NewSphinx(asr.SphinxConfig{Grammar: g, Pool: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	var log strings.Builder
+	rep, err := eval.Run(context.Background(), eval.Config{
+		Recognizer: rec, Grammar: g, Synth: synth,
+		InGrammar: 40, OutOfGrammar: 20, Confirm: 20, Chatter: 10, Seed: 7,
+		SNRs: []float64{20}, Workers: 2, Log: &log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	rep.WriteText(&out)
+	t.Logf("\n%s\nwrong:\n%s", out.String(), log.String())
+	for _, c := range []struct {
+		cond     string
+		measured float64
+	}{
+		{"command clean", measuredCommandClean},
+		{"command 20dB", measuredCommand20dB},
+		{"oog clean", measuredOOGClean},
+		{"oog 20dB", measuredOOG20dB},
+		{"confirm clean", measuredConfirmClean},
+		{"confirm 20dB", measuredConfirm20dB},
+		{"confirm-oog clean", measuredChatterClean},
+		{"confirm-oog 20dB", measuredChatter20dB},
+	} {
+		got, ok := rep.Condition(c.cond)
+		if !ok {
+			t.Errorf("%s: missing from the report", c.cond)
+			continue
+		}
+		if got.InGrammar && got.Accuracy < c.measured-accuracyMargin {
+			t.Errorf("%s: intent accuracy %.1f%%, measured %.1f%% (margin %.0f points)", c.cond, 100*got.Accuracy, 100*c.measured, 100*accuracyMargin)
+		}
+		margin := falseAcceptMargin
+		if got.Set == eval.SetChatter {
+			margin = chatterMargin
+		}
+		if !got.InGrammar && got.FalseAcceptRate > c.measured+margin {
+			t.Errorf("%s: false accepts %.1f%%, measured %.1f%% (margin %.0f points)", c.cond, 100*got.FalseAcceptRate, 100*c.measured, 100*margin)
+		}
+	}
+}

@@ -1,0 +1,21 @@
+//go:build !pocketsphinx
+
+package pocketsphinx
+
+// Available reports whether the package was built with the pocketsphinx tag.
+func Available() bool { return false }
+
+// Decoder is unavailable without the pocketsphinx build tag.
+type Decoder struct{}
+
+// NewDecoder returns ErrUnavailable.
+func NewDecoder(Config) (*Decoder, error) { return nil, ErrUnavailable }
+
+// Decode returns ErrUnavailable.
+func (d *Decoder) Decode(string, []int16) (Hyp, error) { return Hyp{}, ErrUnavailable }
+
+// Searches returns nil.
+func (d *Decoder) Searches() []string { return nil }
+
+// Close does nothing.
+func (d *Decoder) Close() {}
