@@ -46,14 +46,9 @@ func (s *Server) buildVoice(core *session.Core, cat *refagent.Catalog) (*voice.S
 			return nil, err
 		}
 	}
-	src := grammarSource(cat)
-	if dict, err := loadDict(pronunciations); err == nil {
-		// Plurals the dictionary cannot pronounce stay out of the recogniser's grammar.
-		src.Has = func(w string) bool { return dict[w] }
-	} else {
-		s.log.Debug("no pronunciation dictionary", "err", err)
-	}
-	g, err := grammar.Build(src)
+	// The recogniser gives the words its dictionary lacks (plurals such as "lattes")
+	// pronunciations of their own; the accuracy harness measures this same grammar.
+	g, err := grammar.Build(cat.GrammarSource())
 	if err != nil {
 		return nil, fmt.Errorf("gateway: speech grammar: %w", err)
 	}
@@ -110,33 +105,4 @@ func (s *Server) buildVoice(core *session.Core, cat *refagent.Catalog) (*voice.S
 		s.recognizer = vc.Recognizer
 	}
 	return voice.New(vc)
-}
-
-// pronunciations is the dictionary of Debian's pocketsphinx-en-us, the one the embedded
-// recogniser uses.
-const pronunciations = "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict"
-
-func loadDict(path string) (map[string]bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return grammar.LoadDict(f, 0)
-}
-
-// grammarSource turns the reference agent's catalogue into the grammar's source.
-func grammarSource(cat *refagent.Catalog) grammar.Source {
-	var src grammar.Source
-	for _, m := range cat.Merchants() {
-		for _, it := range m.Items {
-			gi := grammar.Item{SKU: it.SKU, Name: it.Name, Aliases: it.Aliases, Plural: it.Plural, Unit: it.Unit,
-				Options: it.Options, Currency: m.Currency}
-			for _, sz := range it.Sizes {
-				gi.Sizes = append(gi.Sizes, sz.Name)
-			}
-			src.Items = append(src.Items, gi)
-		}
-	}
-	return src
 }

@@ -40,7 +40,7 @@ func run() error {
 		seed       = flag.Int64("seed", 1, "seed of the sampling and the noise")
 		workers    = flag.Int("workers", 2, "utterances recognised in parallel")
 		recognizer = flag.String("recognizer", "pocketsphinx", "pocketsphinx or openai")
-		openaiURL  = flag.String("openai-url", "https://api.openai.com", "base URL of an OpenAI-compatible transcription service")
+		openaiURL  = flag.String("openai-url", "", "base URL of an OpenAI-compatible transcription service (with -recognizer openai)")
 		openaiKey  = flag.String("openai-key-env", "OPENAI_API_KEY", "environment variable holding the API key")
 		model      = flag.String("openai-model", "whisper-1", "transcription model")
 		voices     = flag.String("voices", strings.Join(eval.DefaultVoices, ","), "espeak-ng voices, comma-separated")
@@ -60,7 +60,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	g, err := grammar.Build(source(cat))
+	g, err := grammar.Build(cat.GrammarSource())
 	if err != nil {
 		return err
 	}
@@ -124,21 +124,4 @@ func floats(s string) ([]float64, error) {
 		out = append(out, x)
 	}
 	return out, nil
-}
-
-// source converts the reference agent's catalogue into the grammar's source.
-// TODO(lead): move next to the gateway's own conversion when it exists.
-func source(c *refagent.Catalog) grammar.Source {
-	var src grammar.Source
-	for _, m := range c.Merchants() {
-		for _, it := range m.Items {
-			si := grammar.Item{SKU: it.SKU, Name: it.Name, Aliases: it.Aliases, Plural: it.Plural,
-				Unit: it.Unit, Options: it.Options, Currency: m.Currency}
-			for _, sz := range it.Sizes {
-				si.Sizes = append(si.Sizes, sz.Name)
-			}
-			src.Items = append(src.Items, si)
-		}
-	}
-	return src
 }

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/earshot/earshot/device/wire"
+	"github.com/earshot/earshot/speech/grammar"
 )
 
 // ErrBadCatalog reports a catalogue that does not load: bad YAML, an unknown field, a
@@ -130,6 +131,23 @@ func (c *Catalog) Phrases() []string { return slices.Clone(c.phrases) }
 var defaultCatalog = sync.OnceValues(func() (*Catalog, error) {
 	return LoadCatalog(bytes.NewReader(defaultCatalogYAML))
 })
+
+// GrammarSource returns what the speech grammar (speech/grammar) is built from: every
+// item with its aliases, sizes and options.
+func (c *Catalog) GrammarSource() grammar.Source {
+	var src grammar.Source
+	for _, m := range c.merchants {
+		for _, it := range m.Items {
+			gi := grammar.Item{SKU: it.SKU, Name: it.Name, Aliases: it.Aliases, Plural: it.Plural,
+				Unit: it.Unit, Options: it.Options, Currency: m.Currency}
+			for _, sz := range it.Sizes {
+				gi.Sizes = append(gi.Sizes, sz.Name)
+			}
+			src.Items = append(src.Items, gi)
+		}
+	}
+	return src
+}
 
 // DefaultCatalog returns the embedded demo catalogue (catalog.yaml): Earshot Coffee
 // and Earshot Outfitters. It is loaded once and shared. It fails only if the embedded
