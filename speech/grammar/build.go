@@ -131,7 +131,7 @@ func (it *item) names(si Item, has func(string) bool, claim func(phrase, what st
 			return fmt.Errorf("alias: %v", err)
 		}
 		if it.unit != "" { // "pair of black leggings" is the alias "black leggings"
-			for _, pre := range []string{"a " + it.unit + " of ", "one " + it.unit + " of ", it.unit + " of ", pluralWord(it.unit) + " of "} {
+			for _, pre := range []string{"a " + it.unit + " of ", "one " + it.unit + " of ", it.unit + " of ", PluralWord(it.unit) + " of "} {
 				p = strings.TrimPrefix(p, pre)
 			}
 		}
@@ -171,7 +171,7 @@ func (it *item) names(si Item, has func(string) bool, claim func(phrase, what st
 		if err := claim(a, fmt.Sprintf("an alias of %q", it.sku)); err != nil {
 			return err
 		}
-		pl := pluralPhrase(a)
+		pl := PluralPhrase(a)
 		if a == name && plural != "" {
 			pl = plural
 		}
@@ -230,9 +230,9 @@ func isWord(s string) bool {
 	return true
 }
 
-// pluralWord makes an English plural; a word that already ends in a single s is taken
-// to be plural ("leggings").
-func pluralWord(w string) string {
+// PluralWord makes an English plural; a word that already ends in a single s is taken
+// to be plural ("leggings"). The reference agent's text parser uses the same rules.
+func PluralWord(w string) string {
 	switch {
 	case strings.HasSuffix(w, "ss") || strings.HasSuffix(w, "x") || strings.HasSuffix(w, "z") ||
 		strings.HasSuffix(w, "ch") || strings.HasSuffix(w, "sh"):
@@ -245,9 +245,9 @@ func pluralWord(w string) string {
 	return w + "s"
 }
 
-// pluralPhrase pluralises the head of a phrase: the word before "of" ("cups of tea"),
+// PluralPhrase pluralises the head of a phrase: the word before "of" ("cups of tea"),
 // else the last word ("oat lattes").
-func pluralPhrase(p string) string {
+func PluralPhrase(p string) string {
 	ws := strings.Fields(p)
 	if len(ws) == 0 {
 		return p
@@ -256,6 +256,6 @@ func pluralPhrase(p string) string {
 	if k := slices.Index(ws, "of"); k > 0 {
 		head = k - 1
 	}
-	ws[head] = pluralWord(ws[head])
+	ws[head] = PluralWord(ws[head])
 	return strings.Join(ws, " ")
 }

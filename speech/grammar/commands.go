@@ -174,7 +174,7 @@ func itemRules(r *rules, items []*item) (*node, error) {
 		} else {
 			// "a pair of black leggings", "black leggings", "two pairs of socks", "two socks".
 			single = seq(opt(seq(qtyOne, w(g.unit+" of"))).chance(0.7), mods, ref(fmt.Sprintf("one%d", n)))
-			plural = seq(ref("many"), opt(w(pluralWord(g.unit)+" of")).chance(0.7), mods, ref(fmt.Sprintf("one%d", n)))
+			plural = seq(ref("many"), opt(w(PluralWord(g.unit)+" of")).chance(0.7), mods, ref(fmt.Sprintf("one%d", n)))
 		}
 		body := seq(alt(single, plural))
 		if with != nil {

@@ -454,7 +454,7 @@ func phrasesOf(ms []*Merchant) []string {
 	for _, m := range ms {
 		for _, it := range m.Items {
 			for _, a := range it.Aliases {
-				out = append(out, a, pluralPhrase(a))
+				out = append(out, a, grammar.PluralPhrase(a))
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/earshot/earshot/speech/grammar"
 )
 
 // token is one word of an utterance: as said (lower case) and stemmed, so that
@@ -56,36 +58,6 @@ func stem(w string) string {
 	return w
 }
 
-// pluralWord makes an English plural; a word that already ends in a single s is taken
-// to be plural ("leggings").
-func pluralWord(w string) string {
-	switch {
-	case strings.HasSuffix(w, "ss") || strings.HasSuffix(w, "x") || strings.HasSuffix(w, "z") ||
-		strings.HasSuffix(w, "ch") || strings.HasSuffix(w, "sh"):
-		return w + "es"
-	case strings.HasSuffix(w, "s"):
-		return w
-	case len(w) > 1 && strings.HasSuffix(w, "y") && !strings.ContainsRune("aeiou", rune(w[len(w)-2])):
-		return w[:len(w)-1] + "ies"
-	}
-	return w + "s"
-}
-
-// pluralPhrase pluralises the head of a phrase: the word before "of" ("pairs of black
-// leggings"), else the last word ("oat lattes").
-func pluralPhrase(p string) string {
-	ws := strings.Fields(p)
-	if len(ws) == 0 {
-		return p
-	}
-	head := len(ws) - 1
-	if k := slices.Index(ws, "of"); k > 0 {
-		head = k - 1
-	}
-	ws[head] = pluralWord(ws[head])
-	return strings.Join(ws, " ")
-}
-
 // lowerFirst lower-cases the first letter of a display name: "Oat latte" -> "oat latte".
 func lowerFirst(s string) string {
 	r, n := utf8.DecodeRuneInString(s)
@@ -109,13 +81,13 @@ func (it *Item) singular() string {
 func (it *Item) plural() string {
 	switch {
 	case it.Unit != "" && it.Plural != "":
-		return pluralWord(it.Unit) + " of " + it.Plural
+		return grammar.PluralWord(it.Unit) + " of " + it.Plural
 	case it.Unit != "":
-		return pluralWord(it.Unit) + " of " + lowerFirst(it.Name)
+		return grammar.PluralWord(it.Unit) + " of " + lowerFirst(it.Name)
 	case it.Plural != "":
 		return it.Plural
 	}
-	return pluralPhrase(lowerFirst(it.Name))
+	return grammar.PluralPhrase(lowerFirst(it.Name))
 }
 
 // phraseKind is what a phrase of an utterance means.
@@ -272,7 +244,7 @@ func newDictionary(ms []*Merchant) (dictionary, error) {
 			if u := it.Unit; u != "" {
 				for _, p := range []*phrase{
 					{words: stems(u + " of"), kind: kindUnit, name: u},
-					{words: stems(pluralWord(u) + " of"), kind: kindUnit, name: u},
+					{words: stems(grammar.PluralWord(u) + " of"), kind: kindUnit, name: u},
 					{words: stems("a " + u + " of"), kind: kindUnit, name: u, n: 1},
 					{words: stems("an " + u + " of"), kind: kindUnit, name: u, n: 1},
 					{words: stems("one " + u + " of"), kind: kindUnit, name: u, n: 1},
