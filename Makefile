@@ -15,14 +15,14 @@ GOTAGS  := -tags '$(TAGS)'
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: deps
 deps: ## install missing system packages and Go modules (idempotent)
 	@.ci/deps.sh
 
 .PHONY: build
-build: ## build bin/earshot, bin/earshot-sim and the Mosquitto auth plugin bin/earshot-mosquitto-auth.so
+build: ## build bin/earshot, bin/earshot-sim, bin/earshot-speech-eval (with PocketSphinx and libopus) and the Mosquitto plugin
 	$(GO) build $(GOTAGS) -o $(BIN)/ ./cmd/earshot ./cmd/earshot-sim ./cmd/earshot-speech-eval
 	$(GO) build -tags mosquitto -buildmode=c-shared -o $(BIN)/earshot-mosquitto-auth.so ./cmd/earshot-mosquitto-auth
 
