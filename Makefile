@@ -35,7 +35,7 @@ sim: build ## run the simulator: make sim ARGS='say "buy two oat lattes" --confi
 	$(BIN)/earshot-sim $(ARGS)
 
 .PHONY: demo
-demo: build ## start a throwaway gateway and run every shipped scenario over WebSocket and over MQTT
+demo: build ## start a throwaway gateway and run every shipped scenario over WebSocket, MQTT and WebRTC
 	@BIN=$(BIN) .ci/demo.sh
 
 .PHONY: test
