@@ -523,18 +523,18 @@ func TestAckOnlyAfterDelivery(t *testing.T) {
 func TestDiscover(t *testing.T) {
 	g := newEnv(t, "ws", clienttest.Config{}).g
 	got, err := client.Discover(ctxT(t), g.URL())
-	if err != nil || got != (client.Transports{WS: g.DeviceURL(), WebRTC: g.WHIPURL()}) {
+	if err != nil || got != (client.Transports{WS: g.DeviceURL(), WebRTC: g.WHIPURL(), Recognizer: "none"}) {
 		t.Fatalf("Discover = %+v, %v; want WebSocket and WebRTC", got, err)
 	}
 	e := newEnv(t, "mqtt", clienttest.Config{})
 	got, err = client.Discover(ctxT(t), e.g.URL())
-	if err != nil || got != (client.Transports{WS: e.g.DeviceURL(), MQTT: e.m.URL, WebRTC: e.g.WHIPURL()}) {
+	if err != nil || got != (client.Transports{WS: e.g.DeviceURL(), MQTT: e.m.URL, WebRTC: e.g.WHIPURL(), Recognizer: "none"}) {
 		t.Fatalf("Discover = %+v, %v; want the broker too", got, err)
 	}
 	old := httptest.NewServer(http.NotFoundHandler()) // a gateway from before MQTT
 	t.Cleanup(old.Close)
 	got, err = client.Discover(ctxT(t), old.URL)
-	if want, _ := client.DeviceURL(old.URL); err != nil || got != (client.Transports{WS: want}) {
+	if want, _ := client.DeviceURL(old.URL); err != nil || got != (client.Transports{WS: want, Recognizer: "none"}) {
 		t.Fatalf("Discover on a 404 = %+v, %v; want WebSocket at %s", got, err, want)
 	}
 }

@@ -20,7 +20,13 @@ type Transports struct {
 	// WebRTC is the WHIP endpoint (whip:// or whips://); empty when the gateway has
 	// none.
 	WebRTC string `json:"webrtc,omitempty"`
+	// Recognizer names the gateway's speech recogniser; "none" when devices must send
+	// text (Discover also says "none" for a gateway that predates speech).
+	Recognizer string `json:"recognizer,omitempty"`
 }
+
+// Speech reports whether the gateway recognises speech.
+func (t Transports) Speech() bool { return t.Recognizer != "" && t.Recognizer != "none" }
 
 // Discover asks the gateway at baseURL (http://host:port) where its device
 // endpoints are. A gateway that does not serve GET /v1/transports (404: it predates
@@ -48,13 +54,16 @@ func Discover(ctx context.Context, baseURL string) (Transports, error) {
 	switch resp.StatusCode {
 	case http.StatusOK:
 	case http.StatusNotFound:
-		return Transports{WS: ws}, nil
+		return Transports{WS: ws, Recognizer: "none"}, nil
 	default:
 		p := readProblem(resp)
 		return t, fmt.Errorf("client: discover: %d %s: %s", resp.StatusCode, p.Code, p.Detail)
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<10)).Decode(&t); err != nil {
-		return t, fmt.Errorf("%w: transports: %w", ErrProtocol, err)
+		return t, fmt.Errorf("%w: GET /v1/transports: %w", ErrProtocol, err)
+	}
+	if t.Recognizer == "" {
+		t.Recognizer = "none"
 	}
 	for _, u := range []string{t.WS, t.MQTT, t.WebRTC} {
 		if u == "" {

@@ -94,7 +94,7 @@ func TestDiscover(t *testing.T) {
 		{"text only", `{"ws":"ws://h/v1/device","recognizer":"none"}`, 200, sim.Transports{WS: "ws://h/v1/device", Recognizer: "none"}, false, ""},
 		{"before speech", `{"ws":"ws://h/v1/device"}`, 200, sim.Transports{WS: "ws://h/v1/device", Recognizer: "none"}, false, ""},
 		{"before transports", ``, 404, sim.Transports{Recognizer: "none"}, false, ""},
-		{"bad whip url", `{"ws":"ws://h/v1/device","webrtc":"http://h/v1/whip"}`, 200, sim.Transports{}, false, "want whip://"},
+		{"bad whip url", `{"ws":"ws://h/v1/device","webrtc":"http://h/v1/whip"}`, 200, sim.Transports{}, false, "whip[s]://host"},
 		{"not json", `<html>`, 200, sim.Transports{}, false, "v1/transports"},
 		{"refused", ``, 500, sim.Transports{}, false, "500"},
 	}

@@ -16,7 +16,10 @@ import (
 )
 
 // Conn is one device connection attached to the core. Its methods are called from the
-// transport's single reader goroutine; flush may also run from other goroutines.
+// transport's reader goroutine, and Handle also from the speech layer's recognition
+// goroutine (gateway/voice hands a recognised command over as an utterance): every
+// state change is a store transaction and the session fields are guarded by mu, so
+// concurrent calls are safe. flush may also run from other goroutines.
 type Conn struct {
 	core *Core
 	dev  registry.Device
