@@ -3,6 +3,7 @@ package speech
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -122,5 +123,38 @@ func Pad(s []int16, before, after time.Duration) []int16 {
 	nb, na := samplesFor(before), samplesFor(after)
 	out := make([]int16, nb+len(s)+na)
 	copy(out[nb:], s)
+	return out
+}
+
+// RaiseFloor returns pcm with its noise floor raised to snrDB below its active speech
+// level (see MixAtSNR), by adding pink noise, or pcm itself when the floor is already
+// there or there is no speech. The floor is the 10th percentile of the 20 ms frames'
+// power, so digital silence between words counts as a floor of zero. The added noise is
+// the same for the same input length.
+func RaiseFloor(pcm []int16, snrDB float64) []int16 {
+	n := len(pcm) / FrameSamples
+	if n < 5 {
+		return pcm
+	}
+	powers := make([]float64, n)
+	for i := range powers {
+		var s float64
+		for _, v := range pcm[i*FrameSamples : (i+1)*FrameSamples] {
+			s += float64(v) * float64(v)
+		}
+		powers[i] = s / FrameSamples
+	}
+	active := activePower(pcm)
+	slices.Sort(powers)
+	floor, target := powers[n/10], active/math.Pow(10, snrDB/10)
+	if active == 0 || floor >= target {
+		return pcm
+	}
+	noise := PinkNoise(len(pcm), 1)
+	g := math.Sqrt(target-floor) / noiseRMS
+	out := make([]int16, len(pcm))
+	for i, v := range pcm {
+		out[i] = clip16(float64(v) + g*float64(noise[i]))
+	}
 	return out
 }

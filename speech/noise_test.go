@@ -96,3 +96,38 @@ func TestPad(t *testing.T) {
 		t.Errorf("Pad: %v", s)
 	}
 }
+
+func TestRaiseFloor(t *testing.T) {
+	word := trim(say(t, "buy two oat lattes", "en-us"))
+	sp := speech.Pad(word, 500*time.Millisecond, 500*time.Millisecond)
+	pad := sp[:8000] // the leading half second: digital silence
+	if rms(pad) != 0 {
+		t.Fatalf("padding not silent")
+	}
+	raised := speech.RaiseFloor(sp, 20)
+	if len(raised) != len(sp) {
+		t.Fatalf("length %d, want %d", len(raised), len(sp))
+	}
+	floor := rms(raised[:8000])
+	// The floor sits about 20 dB under the active speech level, which is a little above
+	// the word's overall RMS (see MixAtSNR).
+	if got := db(rms(word) / floor); got < 15 || got > 22 {
+		t.Errorf("speech %.1f dB above the raised floor, want about 20", got)
+	}
+	if !slices.Equal(speech.RaiseFloor(sp, 20), raised) {
+		t.Errorf("not deterministic")
+	}
+	// A floor already there is left alone: pink noise at 10 dB.
+	noisy := speech.MixAtSNR(sp, speech.PinkNoise(len(sp), 9), 10)
+	if got := speech.RaiseFloor(noisy, 20); &got[0] != &noisy[0] {
+		t.Errorf("a noisy utterance was changed")
+	}
+	// Silence and short input are returned as they are.
+	silence := make([]int16, 16000)
+	if got := speech.RaiseFloor(silence, 20); rms(got) != 0 {
+		t.Errorf("silence got noise")
+	}
+	if got := speech.RaiseFloor(sp[:100], 20); len(got) != 100 {
+		t.Errorf("short input: length %d", len(got))
+	}
+}

@@ -46,7 +46,7 @@ func run() error {
 		voices     = flag.String("voices", strings.Join(eval.DefaultVoices, ","), "espeak-ng voices, comma-separated")
 		snrs       = flag.String("snr", "20", "SNRs of the noisy conditions in dB, comma-separated")
 		garbage    = flag.Float64("garbage", 0, "sphinx: garbage weight per phone (0: default)")
-		minRatio   = flag.Float64("min-ratio", 0, "sphinx: least phone-loop ratio (0: default)")
+		minScore   = flag.Float64("min-score", 0, "sphinx: least rejection score of a command (0: default)")
 		psArgs     = flag.String("sphinx-args", "", "sphinx: extra decoder arguments (\"-beam 1e-30 ...\")")
 		noReject   = flag.Bool("no-reject", false, "sphinx: accept every hypothesis that parses (to measure the signals)")
 		verbose    = flag.Bool("v", false, "print every wrong or falsely accepted utterance")
@@ -75,8 +75,8 @@ func run() error {
 		if *garbage != 0 {
 			rej.Garbage = *garbage
 		}
-		if *minRatio != 0 {
-			rej.MinPhoneRatio = *minRatio
+		if *minScore != 0 {
+			rej.Command.MinScore = *minScore
 		}
 		rej.Disabled = *noReject
 		rec, err = asr.NewSphinx(asr.SphinxConfig{Grammar: g, Pool: *workers, Rejection: rej, Args: strings.Fields(*psArgs),

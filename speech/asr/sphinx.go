@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/earshot/earshot/device/wire"
+	"github.com/earshot/earshot/speech"
 	"github.com/earshot/earshot/speech/grammar"
 	"github.com/earshot/earshot/speech/pocketsphinx"
 )
@@ -33,7 +34,7 @@ type sphinx struct {
 	g     *grammar.Grammar
 	rej   Rejection
 	log   *slog.Logger
-	prons map[string]string // word -> phones, for the speaking rate
+	prons map[string]string // word -> phones, for the phone error
 	pool  chan *pocketsphinx.Decoder
 
 	mu     sync.Mutex
@@ -165,7 +166,7 @@ func (s *sphinx) Analyze(ctx context.Context, req Request) (Result, Signals, err
 		return Result{}, Signals{}, err
 	}
 	defer func() { s.pool <- d }()
-	audio := dither(req.Audio)
+	audio := speech.RaiseFloor(req.Audio, floorSNR)
 	h, err := d.Decode(string(req.Mode), audio)
 	if err != nil {
 		return Result{}, Signals{}, fmt.Errorf("asr: sphinx: %w", err)
@@ -199,9 +200,12 @@ func (s *sphinx) Analyze(ctx context.Context, req Request) (Result, Signals, err
 	}
 	sig.PhoneRatio = float64(h.Acoustic-p.Acoustic) / float64(max(sig.SpeechFrames, 1))
 	sig.WordRatio = wordRatio(h, p)
-	res.Confidence = 1 / (1 + math.Exp(-(sig.PhoneRatio-s.rej.ratio(req.Mode))/4))
-	if reject := s.rej.check(req.Mode, sig); reject != "" && !s.rej.Disabled {
-		res.Accepted, res.Reject = false, reject
+	sig.PhoneErr = s.phoneErr(words, p)
+	t := s.rej.threshold(req.Mode)
+	sig.Score = t.score(sig)
+	res.Confidence = 1 / (1 + math.Exp(-(sig.Score-t.MinScore)/4))
+	if t.MinScore < 0 && sig.Score < t.MinScore && !s.rej.Disabled {
+		res.Accepted, res.Reject = false, RejectLowConfidence
 		return res, sig, nil
 	}
 	if s.rej.Agree || s.rej.Disabled {
@@ -220,27 +224,12 @@ func (s *sphinx) Analyze(ctx context.Context, req Request) (Result, Signals, err
 	return res, sig, nil
 }
 
-// ratio returns the phone-loop threshold of the mode.
-func (r Rejection) ratio(mode wire.SpeechMode) float64 {
+// threshold returns the rejection threshold of the mode.
+func (r Rejection) threshold(mode wire.SpeechMode) Threshold {
 	if mode == wire.ModeConfirm {
-		return r.MinConfirmRatio
+		return r.Confirm
 	}
-	return r.MinPhoneRatio
-}
-
-// check applies the single-pass thresholds to sig and returns the reject reason, or "".
-func (r Rejection) check(mode wire.SpeechMode, sig Signals) string {
-	minRatio := r.ratio(mode)
-	fpp := float64(sig.SpeechFrames) / float64(max(sig.Phones, 1))
-	switch {
-	case r.MaxFramesPerPhone > 0 && fpp > r.MaxFramesPerPhone,
-		r.MinFramesPerPhone > 0 && fpp < r.MinFramesPerPhone:
-		return RejectOutOfGrammar
-	case minRatio < 0 && sig.PhoneRatio < minRatio,
-		r.MinWordRatio < 0 && sig.WordRatio < r.MinWordRatio:
-		return RejectLowConfidence
-	}
-	return ""
+	return r.Command
 }
 
 // minSpeechFrames is the least speech in an utterance: 200 ms of phones.
@@ -304,25 +293,14 @@ func wordRatio(h, p pocketsphinx.Hyp) float64 {
 	return least
 }
 
-// noiseFloor is the amplitude of the uniform noise added to every utterance (RMS ~37,
-// -59 dBFS): digital silence (zeros, as in padded or DTX-decoded audio) drags the
-// utterance's cepstral mean and truncates hypotheses. Measured on 40 clean commands:
-// ±1 LSB 72.5% intent accuracy, ±16 77.5%, ±64 80%.
-const noiseFloor = 64
-
-// dither returns a copy of pcm with a deterministic noise floor added.
-func dither(pcm []int16) []int16 {
-	out := make([]int16, len(pcm))
-	x := uint32(2463534242)
-	for i, v := range pcm {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		d := int32(x%(2*noiseFloor+1)) - noiseFloor
-		out[i] = int16(max(-32768, min(32767, int32(v)+d)))
-	}
-	return out
-}
+// floorSNR is the least distance, in dB, between the speech and the noise floor of an
+// utterance: quieter floors are raised with pink noise before decoding. The acoustic
+// model was trained on recordings with room noise; digital silence between words (as in
+// synthesised, padded or DTX-decoded audio) drags the cepstral mean and the silence
+// model, and noise this far down does not mask speech. Measured with the accuracy
+// harness (no rejection, 150 commands): intent accuracy clean / 20 dB went from
+// 82% / 90% (a fixed -59 dBFS dither) to 92% / 92%; 25 and 30 dB gave 88% / 90%.
+const floorSNR = 20
 
 func (s *sphinx) acquire(ctx context.Context) (*pocketsphinx.Decoder, error) {
 	select {
@@ -356,4 +334,38 @@ func (s *sphinx) Close() error {
 		d.Close()
 	}
 	return nil
+}
+
+// phoneErr returns the edit distance between the phones of words and the phones the
+// phone loop p heard (silence and fillers left out), per phone of words.
+func (s *sphinx) phoneErr(words []string, p pocketsphinx.Hyp) float64 {
+	var want, got []string
+	for _, w := range words {
+		want = append(want, strings.Fields(s.prons[w])...)
+	}
+	for _, w := range p.Words {
+		if !w.Filler && w.Text != "SIL" {
+			got = append(got, w.Text)
+		}
+	}
+	if len(want) == 0 {
+		return 1
+	}
+	prev := make([]int, len(got)+1)
+	cur := make([]int, len(got)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(want); i++ {
+		cur[0] = i
+		for j := 1; j <= len(got); j++ {
+			sub := prev[j-1]
+			if want[i-1] != got[j-1] {
+				sub++
+			}
+			cur[j] = min(sub, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return float64(prev[len(got)]) / float64(len(want))
 }

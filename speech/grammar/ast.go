@@ -3,6 +3,7 @@ package grammar
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -205,9 +206,15 @@ func emit(n *node) (string, int) {
 	case nAct:
 		return "", precAtom
 	case nOpt:
-		s, _ := emit(n.kids[0])
+		s, prec := emit(n.kids[0])
 		if s == "" {
 			return "", precAtom
+		}
+		if prec == precAlt {
+			s = "(" + s + ")"
+		}
+		if p := n.p; p > 0 && p != 0.5 && p < 1 {
+			return fmt.Sprintf("(/%s/ <NULL> | /%s/ %s)", jsgfWeight(1-p), jsgfWeight(p), s), precAtom
 		}
 		return "[" + s + "]", precAtom
 	case nStar:
@@ -238,10 +245,22 @@ func emit(n *node) (string, int) {
 		return strings.Join(parts, " "), precSeq
 	case nAlt:
 		var parts []string
-		for _, k := range n.kids {
-			if s, _ := emit(k); s != "" && !slices.Contains(parts, s) {
-				parts = append(parts, s)
+		var ws []float64
+		var precs []int
+		for i, k := range n.kids {
+			s, prec := emit(k)
+			if s == "" {
+				continue
 			}
+			wt := 1.0
+			if i < len(n.weights) {
+				wt = float64(max(n.weights[i], 1))
+			}
+			if j := slices.Index(parts, s); j >= 0 {
+				ws[j] += wt
+				continue
+			}
+			parts, ws, precs = append(parts, s), append(ws, wt), append(precs, prec)
 		}
 		switch len(parts) {
 		case 0:
@@ -251,6 +270,18 @@ func emit(n *node) (string, int) {
 				if s, p := emit(k); s != "" {
 					return s, p
 				}
+			}
+		}
+		if slices.Min(ws) != slices.Max(ws) {
+			var sum float64
+			for _, x := range ws {
+				sum += x
+			}
+			for i := range parts {
+				if precs[i] == precAlt {
+					parts[i] = "(" + parts[i] + ")"
+				}
+				parts[i] = "/" + jsgfWeight(ws[i]/sum) + "/ " + parts[i]
 			}
 		}
 		return strings.Join(parts, " | "), precAlt
@@ -285,3 +316,6 @@ func (r *rules) words(set map[string]bool, parse bool) {
 		walk(r.byName[name])
 	}
 }
+
+// jsgfWeight formats a JSGF weight.
+func jsgfWeight(p float64) string { return strconv.FormatFloat(p, 'g', 4, 64) }

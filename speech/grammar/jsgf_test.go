@@ -3,8 +3,10 @@ package grammar
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -14,7 +16,7 @@ import (
 // well formed, expands it at random and tells whether it generates a sentence.
 
 type jnode struct {
-	kind byte // 'w' word, 'r' rule ref, '|' alternatives, ' ' sequence, '[' optional, '*' star, '+' plus
+	kind byte // 'w' word, 'n' <NULL>, 'r' rule ref, '|' alternatives, ' ' sequence, '[' optional, '*' star, '+' plus
 	text string
 	kids []*jnode
 }
@@ -106,6 +108,13 @@ func jtokens(s string) []string {
 		case strings.IndexByte("|()[]*+", c) >= 0:
 			out = append(out, s[i:i+1])
 			i++
+		case c == '/': // a weight: /0.25/
+			j := strings.IndexByte(s[i+1:], '/')
+			if j < 0 {
+				return append(out, s[i:])
+			}
+			out = append(out, s[i:i+j+2])
+			i += j + 2
 		case c == '<':
 			j := strings.IndexByte(s[i:], '>')
 			if j < 0 {
@@ -115,7 +124,7 @@ func jtokens(s string) []string {
 			i += j + 1
 		default:
 			j := i
-			for j < len(s) && strings.IndexByte(" \n\t|()[]*+<>", s[j]) < 0 {
+			for j < len(s) && strings.IndexByte(" \n\t|()[]*+<>/", s[j]) < 0 {
 				j++
 			}
 			out = append(out, s[i:j])
@@ -137,15 +146,34 @@ func (p *jparser) peek() string {
 	return ""
 }
 
+// alt parses alternatives; if one has a weight, all must (JSGF 1.0 section 4.7), and
+// weights must be positive numbers.
 func (p *jparser) alt() (*jnode, error) {
 	n := &jnode{kind: '|'}
+	weighted, sum := 0, 0.0
 	for {
+		if t := p.peek(); strings.HasPrefix(t, "/") {
+			w, err := strconv.ParseFloat(strings.Trim(t, "/"), 64)
+			if err != nil || !(w > 0) {
+				return nil, fmt.Errorf("bad weight %q", t)
+			}
+			weighted++
+			sum += w
+			p.i++
+		}
+		if weighted != 0 && weighted != len(n.kids)+1 {
+			return nil, fmt.Errorf("some alternatives are weighted, some not")
+		}
 		s, err := p.seq()
 		if err != nil {
 			return nil, err
 		}
 		n.kids = append(n.kids, s)
 		if p.peek() != "|" {
+			// Not a JSGF rule, but the generator's: its weights are probabilities.
+			if weighted > 0 && math.Abs(sum-1) > 0.01 {
+				return nil, fmt.Errorf("weights add up to %g, not 1", sum)
+			}
 			return n, nil
 		}
 		p.i++
@@ -177,6 +205,11 @@ func (p *jparser) seq() (*jnode, error) {
 			if t == "[" {
 				k = &jnode{kind: '[', kids: []*jnode{inner}}
 			}
+		case t == "<NULL>":
+			p.i++
+			k = &jnode{kind: 'n'}
+		case strings.HasPrefix(t, "/"):
+			return nil, fmt.Errorf("weight %q inside a sequence", t)
 		case strings.HasPrefix(t, "<"):
 			if !strings.HasSuffix(t, ">") || len(t) < 3 {
 				return nil, fmt.Errorf("bad rule reference %q", t)
@@ -244,6 +277,8 @@ func (g *jgrammar) match(n *jnode, words []string, i int) []int {
 			return []int{i + 1}
 		}
 		return nil
+	case 'n':
+		return []int{i}
 	case 'r':
 		return g.match(g.rules[n.text], words, i)
 	case '|':
@@ -410,6 +445,31 @@ func TestJSGFReader(t *testing.T) {
 	for s, want := range map[string]bool{"b": true, "b c d c": true, "b e f f": true, "b e": false, "c": false} {
 		if got := g.accepts("a", strings.Fields(s)); got != want {
 			t.Errorf("accepts(%q) = %v", s, got)
+		}
+	}
+}
+
+// The recogniser's grammar carries the sampler's priors: rare optional words cost the
+// decoder what they are unlikely to be said.
+func TestJSGFWeights(t *testing.T) {
+	g := shipped(t)
+	for _, want := range []string{
+		"(/0.95/ <NULL> | /0.05/ (um | uh))",                                // hesitations are rare
+		"(/0.85/ <buy> | /0.05/ <status> | /0.05/ <cancel> | /0.05/ <tip>)", // weighted alternatives
+	} {
+		if !strings.Contains(g.CommandJSGF(), want) {
+			t.Errorf("the command JSGF lacks %q", want)
+		}
+	}
+	for _, bad := range []string{
+		"/0.5/ a | b",     // one weighted, one not
+		"/0.5/ a | /0/ b", // zero
+		"/x/ a | /1/ b",   // not a number
+		"/0.2/ a | /0.2/ b",
+		"a /0.5/ b",
+	} {
+		if _, err := parseJSGF("#JSGF V1.0; grammar g; public <r> = " + bad + ";"); err == nil {
+			t.Errorf("the test reader accepted %q", bad)
 		}
 	}
 }
