@@ -15,9 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/earshot/earshot/authz"
 	"github.com/earshot/earshot/gateway/agent"
 	"github.com/earshot/earshot/gateway/agent/refagent"
 	"github.com/earshot/earshot/gateway/api"
+	"github.com/earshot/earshot/gateway/keyring"
 	"github.com/earshot/earshot/gateway/registry"
 	"github.com/earshot/earshot/gateway/rtc"
 	"github.com/earshot/earshot/gateway/session"
@@ -48,7 +50,8 @@ type Config struct {
 	InMemory bool
 	// ConsentTTL is how long a prompt stays open; default 60s.
 	ConsentTTL time.Duration
-	// MandateTTL is how long a mandate may be redeemed; default 10m.
+	// MandateTTL is how long a mandate may be redeemed; default 10m. A rotated-out
+	// signing key stays in the JWKS this long (plus authz.Leeway) after the rotation.
 	MandateTTL time.Duration
 	// Heartbeat is the WebSocket ping interval; default 25s.
 	Heartbeat time.Duration
@@ -109,13 +112,15 @@ type Agent interface {
 
 // Server is a running gateway.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	db    *store.DB
-	core  *session.Core
-	ws    *ws.Server
-	voice *voice.Service
-	rtc   *rtc.Server // nil when WebRTC is disabled
+	cfg  Config
+	log  *slog.Logger
+	db   *store.DB
+	core *session.Core
+	// keyring holds the mandate signing keys and retires old ones.
+	keyring *keyring.Ring
+	ws      *ws.Server
+	voice   *voice.Service
+	rtc     *rtc.Server // nil when WebRTC is disabled
 	// recognizer is closed at shutdown; speechNote says why there is none.
 	recognizer interface{ Close() error }
 	speechNote string
@@ -166,6 +171,9 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// defaultMandateTTL is Config.MandateTTL's default.
+const defaultMandateTTL = 10 * time.Minute
+
 func (s *Server) build() error {
 	// New takes no context (the Server shape is New, Run, Shutdown); its set-up is a
 	// handful of local store operations.
@@ -174,10 +182,15 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
-	keys, err := loadKeys(ctx, s.db)
-	if err != nil {
-		return err
+	if s.cfg.MandateTTL <= 0 {
+		s.cfg.MandateTTL = defaultMandateTTL
 	}
+	s.keyring, err = keyring.Open(ctx, keyring.Config{Store: s.db, MaxValidity: s.cfg.MandateTTL + authz.Leeway,
+		Logger: s.cfg.Logger})
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	keys := s.keyring.Keys()
 	reg, err := registry.New(registry.Config{Store: s.db, Audience: "earshot:" + id})
 	if err != nil {
 		return err
@@ -213,7 +226,8 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
-	a, err := api.New(api.Config{Core: s.core, Registry: reg, Keys: keys, AdminToken: s.admin, Logger: s.cfg.Logger})
+	a, err := api.New(api.Config{Core: s.core, Registry: reg, Keys: keys, Keyring: s.keyring, AdminToken: s.admin,
+		Logger: s.cfg.Logger})
 	if err != nil {
 		return err
 	}
@@ -285,10 +299,11 @@ func (s *Server) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	wg.Add(2)
+	errc := make(chan error, 4)
+	wg.Add(3)
 	go func() { defer wg.Done(); errc <- s.db.Run(runCtx) }()
 	go func() { defer wg.Done(); errc <- s.agent.Run(runCtx) }()
+	go func() { defer wg.Done(); errc <- s.keyring.Run(runCtx) }()
 	if err := s.core.Start(runCtx); err != nil {
 		cancel()
 		wg.Wait()

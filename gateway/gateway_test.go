@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -522,4 +523,76 @@ func TestMandateSurvivesRestart(t *testing.T) {
 	if st, out := redeem(t, g2, ha2.key, "again", body); st != 409 || out.Code != "already_redeemed" {
 		t.Fatalf("second redeem: %d %+v", st, out)
 	}
+}
+
+// A mandate signed before a key rotation and one signed after it both verify and
+// redeem exactly once; the JWKS publishes both keys, and a restart keeps them.
+func TestKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	g, ha := startHold(t, gateway.Config{DataDir: dir})
+	c := g.device("glasses", false)
+	before := approve(t, c, ha)
+	var rotated struct {
+		KID    string `json:"kid"`
+		Active bool   `json:"active"`
+	}
+	if st := call(t, "POST", g.srv.URL()+"/admin/v1/keys/rotate", g.admin, nil, nil, &rotated); st != 201 || !rotated.Active {
+		t.Fatalf("rotate: %d %+v", st, rotated)
+	}
+	if st := call(t, "POST", g.srv.URL()+"/admin/v1/keys/rotate", "wrong-token", nil, nil, nil); st != 401 {
+		t.Fatalf("rotate without the admin token: %d", st)
+	}
+	after := approve(t, c, ha)
+	if kidOf(t, after.Token) != rotated.KID || kidOf(t, before.Token) == rotated.KID {
+		t.Fatalf("kids: before %s, after %s, rotated to %s", kidOf(t, before.Token), kidOf(t, after.Token), rotated.KID)
+	}
+	var set struct {
+		Keys []struct {
+			KID string `json:"kid"`
+		} `json:"keys"`
+	}
+	if st := call(t, "GET", g.srv.URL()+"/.well-known/jwks.json", "", nil, nil, &set); st != 200 || len(set.Keys) != 2 ||
+		set.Keys[0].KID != rotated.KID || set.Keys[1].KID != kidOf(t, before.Token) {
+		t.Fatalf("jwks: %d %+v", st, set)
+	}
+	c.Close()
+	g.stop()
+
+	g2, ha2 := startHold(t, gateway.Config{DataDir: dir})
+	var keys struct {
+		Keys []struct {
+			KID    string `json:"kid"`
+			Active bool   `json:"active"`
+		} `json:"keys"`
+	}
+	if st := call(t, "GET", g2.srv.URL()+"/admin/v1/keys", g2.admin, nil, nil, &keys); st != 200 || len(keys.Keys) != 2 ||
+		keys.Keys[0].KID != rotated.KID || !keys.Keys[0].Active || keys.Keys[1].Active {
+		t.Fatalf("keys after restart: %d %+v", st, keys)
+	}
+	for _, m := range []agent.Mandate{before, after} {
+		body := map[string]any{"mandate": m.Token, "amount": 1100, "currency": "USD", "payee": "earshot-coffee"}
+		if st, out := redeem(t, g2, ha2.key, "once-"+m.ID, body); st != 201 || out.Mandate != m.ID {
+			t.Fatalf("redeem %s: %d %+v", m.ID, st, out)
+		}
+		if st, out := redeem(t, g2, ha2.key, "twice-"+m.ID, body); st != 409 || out.Code != "already_redeemed" {
+			t.Fatalf("second redeem of %s: %d %+v", m.ID, st, out)
+		}
+	}
+}
+
+// kidOf returns the kid header of a compact JWS.
+func kidOf(t *testing.T, token string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(token, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		KID string `json:"kid"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.KID
 }

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/earshot/earshot/authz"
 	"github.com/earshot/earshot/authz/kv"
 	"github.com/earshot/earshot/gateway/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,67 +62,6 @@ func metaOrCreate(ctx context.Context, st kv.Store, name string, mk func() (stri
 		return txn.Set([]byte("meta/"+name), []byte(v))
 	})
 	return v, err
-}
-
-// loadKeys loads the mandate signing keys, creating the first one on first start.
-func loadKeys(ctx context.Context, st kv.Store) (*authz.KeySet, error) {
-	var (
-		keys   []*authz.SigningKey
-		active string
-	)
-	err := st.View(ctx, func(txn kv.Txn) error {
-		if b, err := txn.Get([]byte("meta/mandate-active-kid")); err == nil {
-			active = string(b)
-		} else if !errors.Is(err, kv.ErrNotFound) {
-			return err
-		}
-		return txn.Scan([]byte("keys/mandate/"), func(_, v []byte) (bool, error) {
-			k, err := authz.ParseSigningKey(v)
-			if err != nil {
-				return false, err
-			}
-			keys = append(keys, k)
-			return true, nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("gateway: mandate keys: %w", err)
-	}
-	if active == "" {
-		k, err := authz.GenerateSigningKey(rand.Reader, time.Now())
-		if err != nil {
-			return nil, err
-		}
-		pem, err := k.MarshalPEM()
-		if err != nil {
-			return nil, err
-		}
-		err = st.Update(ctx, func(txn kv.Txn) error {
-			if err := txn.Set([]byte("keys/mandate/"+k.KID()), pem); err != nil {
-				return err
-			}
-			return txn.Set([]byte("meta/mandate-active-kid"), []byte(k.KID()))
-		})
-		if err != nil {
-			return nil, fmt.Errorf("gateway: mandate keys: %w", err)
-		}
-		keys, active = append(keys, k), k.KID()
-	}
-	var (
-		act    *authz.SigningKey
-		others []*authz.SigningKey
-	)
-	for _, k := range keys {
-		if k.KID() == active {
-			act = k
-		} else {
-			others = append(others, k)
-		}
-	}
-	if act == nil {
-		return nil, fmt.Errorf("gateway: active mandate key %s is missing from the store", active)
-	}
-	return authz.NewKeySet(act, others...)
 }
 
 func storeCollector(db *store.DB) []prometheus.Collector {

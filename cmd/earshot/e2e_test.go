@@ -331,3 +331,40 @@ func TestREADMETour(t *testing.T) {
 		t.Errorf("earshot serve exited %d on SIGTERM:\n%s", d.cmd.ProcessState.ExitCode(), d.log)
 	}
 }
+
+// earshot keys rotate switches the signing key of a running gateway; purchases go on.
+func TestKeysCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	dir := t.TempDir()
+	d := serve(t, dir, "127.0.0.1:0")
+	earshot := func(args ...string) string {
+		t.Helper()
+		args = append(args, "--gateway", d.url(), "--data-dir", dir)
+		out, err := exec.CommandContext(t.Context(), filepath.Join(binaries(t), "earshot"), args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("earshot %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	list := earshot("keys")
+	if strings.Count(list, "signs") != 1 || strings.Contains(list, "verifies") {
+		t.Fatalf("keys before rotation:\n%s", list)
+	}
+	out := earshot("keys", "rotate")
+	kid, ok := strings.CutPrefix(strings.TrimSpace(out), "mandates are now signed with ")
+	if !ok || kid == "" {
+		t.Fatalf("rotate said %q", out)
+	}
+	list = earshot("keys", "list")
+	if lines := strings.Split(strings.TrimSpace(list), "\n"); len(lines) != 3 ||
+		!strings.HasPrefix(lines[1], kid+" ") || !strings.Contains(lines[1], "signs") || !strings.Contains(lines[2], "verifies") {
+		t.Fatalf("keys after rotation:\n%s", list)
+	}
+	sim := exec.CommandContext(t.Context(), filepath.Join(binaries(t), "earshot-sim"), "say", "buy two oat lattes", "--confirm",
+		"--gateway", d.url(), "--data-dir", dir, "--state", t.TempDir())
+	if out, err := sim.CombinedOutput(); err != nil || !strings.Contains(string(out), "redeemed") {
+		t.Fatalf("purchase after rotation: %v\n%s\ngateway log:\n%s", err, out, d.log)
+	}
+}

@@ -45,6 +45,9 @@ usage:
   earshot pair    --user HANDLE        create a one-time pairing code
   earshot devices                      list enrolled devices
   earshot revoke  DEVICE               revoke a device
+  earshot keys    [list]               list the mandate signing keys
+  earshot keys    rotate               sign mandates with a new key from now on; the old
+                                       one verifies until its last mandate has expired
   earshot help
 
 admin commands take --gateway http://127.0.0.1:8080 and --data-dir ./data
@@ -71,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return devices(args[1:], stdout)
 	case "revoke":
 		return revoke(args[1:], stdout)
+	case "keys":
+		return keys(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -253,6 +258,54 @@ func revoke(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "revoked %s\n", out.Device)
 	return nil
+}
+
+// keyInfo is a row of GET /admin/v1/keys.
+type keyInfo struct {
+	KID         string    `json:"kid"`
+	Active      bool      `json:"active"`
+	Created     time.Time `json:"created"`
+	RetireAfter time.Time `json:"retire_after"`
+}
+
+func keys(args []string, stdout io.Writer) error {
+	sub := "list"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	a, err := newAdmin(fs, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("keys %s: unexpected %q", sub, fs.Args())
+	}
+	switch sub {
+	case "list":
+		var out struct{ Keys []keyInfo }
+		if err := a.do(http.MethodGet, "/admin/v1/keys", nil, &out); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID	STATE	CREATED	LEAVES JWKS")
+		for _, k := range out.Keys {
+			state, leaves := "verifies", k.RetireAfter.Format(time.RFC3339)
+			if k.Active {
+				state, leaves = "signs", "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.KID, state, k.Created.Format(time.RFC3339), leaves)
+		}
+		return tw.Flush()
+	case "rotate":
+		var out keyInfo
+		if err := a.do(http.MethodPost, "/admin/v1/keys/rotate", nil, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "mandates are now signed with %s\n", out.KID)
+		return nil
+	}
+	return fmt.Errorf("keys: unknown subcommand %q (list or rotate)", sub)
 }
 
 func envOr(name, def string) string {

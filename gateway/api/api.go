@@ -11,12 +11,15 @@
 //	POST /admin/v1/pairing-codes             admin: a one-time pairing code for a user
 //	GET  /admin/v1/devices                   admin: enrolled devices
 //	POST /admin/v1/devices/{id}/revoke       admin: revoke a device
+//	GET  /admin/v1/keys                      admin: mandate signing keys
+//	POST /admin/v1/keys/rotate               admin: sign with a new key from now on
 //
 // Agents authenticate with an API key (Authorization: Bearer esk_...), the admin with
 // the admin token from the data directory.
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -29,6 +32,7 @@ import (
 
 	"github.com/earshot/earshot/authz"
 	"github.com/earshot/earshot/device/wire"
+	"github.com/earshot/earshot/gateway/keyring"
 	"github.com/earshot/earshot/gateway/problem"
 	"github.com/earshot/earshot/gateway/registry"
 	"github.com/earshot/earshot/gateway/session"
@@ -42,10 +46,18 @@ type Config struct {
 	Core     *session.Core      // required
 	Registry *registry.Registry // required
 	Keys     *authz.KeySet      // required, for the JWKS
+	// Keyring rotates the signing keys; nil: no key routes.
+	Keyring Keyring
 	// AdminToken authorises /admin/v1; required.
 	AdminToken string
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+}
+
+// Keyring is what the admin key routes need of gateway/keyring.
+type Keyring interface {
+	Rotate(ctx context.Context) (keyring.Info, error)
+	List() []keyring.Info
 }
 
 // API serves the HTTP API.
@@ -73,6 +85,10 @@ func New(cfg Config) (*API, error) {
 	a.mux.HandleFunc("POST /admin/v1/pairing-codes", a.admin(a.pairingCode))
 	a.mux.HandleFunc("GET /admin/v1/devices", a.admin(a.devices))
 	a.mux.HandleFunc("POST /admin/v1/devices/{id}/revoke", a.admin(a.revoke))
+	if cfg.Keyring != nil {
+		a.mux.HandleFunc("GET /admin/v1/keys", a.admin(a.listKeys))
+		a.mux.HandleFunc("POST /admin/v1/keys/rotate", a.admin(a.rotateKey))
+	}
 	return a, nil
 }
 
@@ -323,6 +339,21 @@ func (a *API) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	// As in reply: nothing more can be told to a client that went away.
 	_, _ = w.Write(b)
+}
+
+func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
+	reply(w, http.StatusOK, map[string]any{"keys": a.cfg.Keyring.List()})
+}
+
+// rotateKey makes a new key sign from now on. Verifiers that cache the JWKS (it is
+// served with max-age 300) must fetch it again when they meet an unknown kid.
+func (a *API) rotateKey(w http.ResponseWriter, r *http.Request) {
+	in, err := a.cfg.Keyring.Rotate(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusCreated, in)
 }
 
 func (a *API) pairingCode(w http.ResponseWriter, r *http.Request) {

@@ -47,7 +47,8 @@
 //	utt/<device>/<msgid>                  gateway        utterance dedupe -> tx
 //	apikey/<sha256(api key)>              gateway        agent id the API key belongs to
 //	agent/<agent>                         gateway        sha256 of the agent's current API key
-//	keys/mandate/<kid>                    gateway        mandate signing key (PEM)
+//	keys/mandate/<kid>                    keyring        mandate signing key (PEM)
+//	keys/mandate-info/<kid>               keyring        JSON: created, rotated_out, retire_after
 //	meta/<name>                           gateway        gateway metadata
 //
 // The 20-digit zero padding of out/<device>/<seq> (fmt "%020d") makes key order equal
