@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/earshot/earshot/device/wire"
 )
 
@@ -198,44 +196,9 @@ func (ks *KeySet) verifySignature(token, issuer string) (*Claims, error) {
 	if len(token) == 0 || len(token) > MaxMandateBytes {
 		return invalid(fmt.Errorf("%w: %d bytes", errMalformed, len(token)))
 	}
-	head, _, ok := strings.Cut(token, ".")
-	if !ok || strings.Count(token, ".") != 2 {
-		return invalid(fmt.Errorf("%w: want three segments", errMalformed))
-	}
-	hb, err := base64.RawURLEncoding.DecodeString(head)
+	payload, err := ks.verifyJWS(token, mandateType)
 	if err != nil {
-		return invalid(fmt.Errorf("%w: header encoding", errMalformed))
-	}
-	var hdr map[string]json.RawMessage
-	if err := json.Unmarshal(hb, &hdr); err != nil {
-		return invalid(fmt.Errorf("%w: header: %w", errMalformed, err))
-	}
-	for k := range hdr {
-		if !allowedHeader[k] {
-			return invalid(fmt.Errorf("%w: %q", errForbiddenHeader, k))
-		}
-	}
-	var h struct{ Alg, Kid, Typ string }
-	if err := json.Unmarshal(hb, &h); err != nil {
-		return invalid(fmt.Errorf("%w: header: %w", errMalformed, err))
-	}
-	if h.Alg != string(jose.ES256) {
-		return invalid(fmt.Errorf("%w: %q", errAlgorithm, h.Alg))
-	}
-	if h.Typ != mandateType {
-		return invalid(fmt.Errorf("%w: typ %q", errMalformed, h.Typ))
-	}
-	pub := ks.publicKey(h.Kid)
-	if pub == nil {
-		return invalid(errUnknownKID)
-	}
-	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256})
-	if err != nil {
-		return invalid(fmt.Errorf("%w: %w", errMalformed, err))
-	}
-	payload, err := jws.Verify(pub)
-	if err != nil {
-		return invalid(fmt.Errorf("%w: %w", errSignature, err))
+		return invalid(err)
 	}
 	c := new(Claims)
 	if err := json.Unmarshal(payload, c); err != nil {
