@@ -24,6 +24,13 @@ const (
 	CodeInFlight                      // a request with this Idempotency-Key is running
 	CodeNotFound                      // no such mandate
 	CodeBadRequest                    // the request is malformed
+	CodeCancelWindowOpen              // settlement waits for the user's cancel window to close
+	CodeCancelWindowClosed            // the cancel window is over: the payment stands
+	CodeCancelPending                 // the user asked to cancel; the merchant has not answered
+	CodeCancelled                     // the payment was cancelled
+	CodeAlreadySettled                // the payment was settled
+	CodeSuperseded                    // a newer consent replaced the mandate
+	CodeNotCancelling                 // there is no cancellation to answer
 )
 
 var codeNames = [...]string{
@@ -31,7 +38,10 @@ var codeNames = [...]string{
 	CodeAlreadyRedeemed: "already_redeemed", CodeOverCap: "over_cap", CodePayeeMismatch: "payee_mismatch",
 	CodeCurrencyMismatch: "currency_mismatch", CodeRevoked: "revoked", CodeWrongAgent: "wrong_agent",
 	CodeIdempotencyConflict: "idempotency_conflict", CodeInFlight: "in_flight", CodeNotFound: "not_found",
-	CodeBadRequest: "bad_request",
+	CodeBadRequest: "bad_request", CodeCancelWindowOpen: "cancel_window_open",
+	CodeCancelWindowClosed: "cancel_window_closed", CodeCancelPending: "cancel_pending",
+	CodeCancelled: "cancelled", CodeAlreadySettled: "already_settled", CodeSuperseded: "superseded",
+	CodeNotCancelling: "not_cancelling",
 }
 
 // String returns the code's snake_case name, or "code_N" for a code this version does
@@ -69,9 +79,10 @@ func (c ErrorCode) HTTPStatus() int {
 		return 403 // Forbidden
 	case CodeNotFound:
 		return 404 // Not Found
-	case CodeAlreadyRedeemed, CodeInFlight:
+	case CodeAlreadyRedeemed, CodeInFlight, CodeCancelWindowOpen, CodeCancelWindowClosed, CodeCancelPending,
+		CodeAlreadySettled, CodeNotCancelling:
 		return 409 // Conflict
-	case CodeMandateExpired, CodeRevoked:
+	case CodeMandateExpired, CodeRevoked, CodeCancelled, CodeSuperseded:
 		return 410 // Gone
 	case CodeOverCap, CodePayeeMismatch, CodeCurrencyMismatch, CodeIdempotencyConflict:
 		return 422 // Unprocessable Content

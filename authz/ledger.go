@@ -40,18 +40,23 @@ const (
 // State is a mandate's state in the ledger.
 type State int
 
-// States. Issued is the only state a mandate can be redeemed or revoked in; every
-// other state is final (Settled is reserved for settlement).
+// States; docs/mandates.md has the table of transitions. Issued is the only state a
+// mandate can be redeemed, revoked or superseded in; revoked, expired, settled,
+// cancelled and superseded are final.
 const (
 	StateUnknown State = iota
 	StateIssued
-	StateRedeemed
+	StateRedeemed // paid, pending settlement: the user may cancel until Entry.SettleAfter
 	StateSettled
 	StateRevoked
 	StateExpired
+	StateCancelling // the user cancelled inside the window; the merchant must answer
+	StateCancelled
+	StateSuperseded // a newer consent replaced it before redemption (a modification)
 )
 
-var stateNames = [...]string{"unknown", "issued", "redeemed", "settled", "revoked", "expired"}
+var stateNames = [...]string{"unknown", "issued", "redeemed", "settled", "revoked", "expired",
+	"cancelling", "cancelled", "superseded"}
 
 func (s State) String() string {
 	if s >= 0 && int(s) < len(stateNames) {
@@ -81,6 +86,16 @@ type Entry struct {
 	Redemption    *Redemption `json:"redemption,omitempty"`
 	RevokedReason string      `json:"revoked_reason,omitempty"`
 	UpdatedAt     int64       `json:"updated_at"` // Unix milliseconds
+	// SettleAfter ends the cancel window of a redeemed mandate, Unix milliseconds.
+	SettleAfter int64 `json:"settle_after,omitempty"`
+	// CancelReason is why the user cancelled; CancelDeclined is the merchant's refusal.
+	CancelReason   string `json:"cancel_reason,omitempty"`
+	CancelDeclined string `json:"cancel_declined,omitempty"`
+	// Supersedes and SupersededBy link the mandates of a modification.
+	Supersedes   string `json:"supersedes,omitempty"`
+	SupersededBy string `json:"superseded_by,omitempty"`
+	// Receipts are the signed receipts of every transition, oldest first (see Receipt).
+	Receipts []string `json:"receipts,omitempty"`
 }
 
 // Redemption is the receipt of a successful redemption.
@@ -178,7 +193,19 @@ type LedgerConfig struct {
 	// enqueue the device's tx.result atomically with the ledger write. Like any
 	// transaction body it may run more than once and must have no other effects.
 	OnRedeem func(txn kv.Txn, e *Entry) error
+	// OnTransition, if set, runs inside the transaction of every state change (after
+	// OnRedeem for a redemption), with the entry in its new state and the state it
+	// left; an error aborts the change. The gateway writes the audit record and tells
+	// the device and the agent from it. Like OnRedeem it may run more than once.
+	OnTransition func(txn kv.Txn, e *Entry, from State) error
+	// CancelWindow is how long after a redemption the user may still cancel: the
+	// payment settles when it ends. Default 2 minutes; negative: no window (a
+	// redemption may be settled at once).
+	CancelWindow time.Duration
 }
+
+// DefaultCancelWindow is LedgerConfig.CancelWindow's default.
+const DefaultCancelWindow = 2 * time.Minute
 
 // Ledger redeems mandates exactly once. It is safe for concurrent use.
 type Ledger struct {
@@ -204,6 +231,12 @@ func NewLedger(cfg LedgerConfig) (*Ledger, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
+	switch {
+	case cfg.CancelWindow == 0:
+		cfg.CancelWindow = DefaultCancelWindow
+	case cfg.CancelWindow < 0:
+		cfg.CancelWindow = 0
+	}
 	return &Ledger{cfg: cfg, inFlight: make(map[string]struct{})}, nil
 }
 
@@ -225,7 +258,7 @@ func (l *Ledger) Record(txn kv.Txn, c Claims) error {
 	case !errors.Is(err, kv.ErrNotFound):
 		return fmt.Errorf("authz: record %s: %w", c.ID, err)
 	}
-	return putEntry(txn, &Entry{Claims: c, State: StateIssued, UpdatedAt: l.cfg.Now().UnixMilli()})
+	return l.transition(txn, &Entry{Claims: c}, StateIssued, l.cfg.Now(), "")
 }
 
 // Redeem pays an agent under a mandate, at most once per mandate. It verifies the
@@ -292,8 +325,7 @@ func (l *Ledger) Redeem(ctx context.Context, r RedeemRequest) (red *Redemption, 
 				return nil // not final: do not record
 			}
 			if e.State == StateIssued && refusal.Code == CodeMandateExpired {
-				e.State, e.UpdatedAt = StateExpired, now.UnixMilli()
-				if err := putEntry(txn, e); err != nil {
+				if err := l.transition(txn, e, StateExpired, now, ""); err != nil {
 					return err
 				}
 			}
@@ -306,20 +338,12 @@ func (l *Ledger) Redeem(ctx context.Context, r RedeemRequest) (red *Redemption, 
 		}
 		red = &Redemption{ID: id, Mandate: claims.ID, Tx: e.Claims.Tx, Agent: r.Agent, Payee: r.Payee,
 			Amount: r.Amount, Currency: r.Currency, RedeemedAt: now.UnixMilli()}
-		e.State, e.Redemption, e.UpdatedAt = StateRedeemed, red, now.UnixMilli()
-		if err := putEntry(txn, e); err != nil {
-			return err
-		}
+		e.Redemption, e.SettleAfter = red, now.Add(l.cfg.CancelWindow).UnixMilli()
 		if err := putIdem(txn, idemKey, &IdemRecord{BodyHash: body, Mandate: claims.ID, Redemption: red,
 			CreatedAt: now.UnixMilli()}); err != nil {
 			return err
 		}
-		if l.cfg.OnRedeem != nil {
-			if err := l.cfg.OnRedeem(txn, e); err != nil {
-				return fmt.Errorf("on redeem: %w", err)
-			}
-		}
-		return nil
+		return l.transition(txn, e, StateRedeemed, now, "")
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("authz: redeem: %w", err)
@@ -342,14 +366,10 @@ func (l *Ledger) check(e *Entry, c *Claims, r *RedeemRequest, now time.Time) *Er
 	}
 	switch e.State {
 	case StateIssued:
-	case StateRedeemed, StateSettled:
-		return refuse(CodeAlreadyRedeemed, "the mandate was already redeemed", nil)
-	case StateRevoked:
-		return refuse(CodeRevoked, "the mandate was revoked", nil)
-	case StateExpired:
-		return refuse(CodeMandateExpired, "the mandate expired", nil)
 	default:
-		return refuse(CodeMandateInvalid, "the mandate is in an unknown state", nil)
+		if refusal := notIssued(e.State); refusal != nil {
+			return refusal
+		}
 	}
 	if refusal := checkWindow(&e.Claims, now, 0); refusal != nil {
 		return refusal
@@ -382,48 +402,20 @@ func (l *Ledger) release(key string) {
 }
 
 // Revoke cancels an issued mandate, keeping reason. A mandate in any other state is
-// refused: CodeAlreadyRedeemed, CodeRevoked, CodeMandateExpired (an issued mandate
-// past its exp is marked expired instead), CodeNotFound.
+// refused (see notIssued); an issued mandate past its exp is marked expired and refused
+// with CodeMandateExpired; an unknown one is CodeNotFound.
 func (l *Ledger) Revoke(ctx context.Context, jti, reason string) error {
-	var refusal *Error
-	err := l.cfg.Store.Update(ctx, func(txn kv.Txn) error {
-		refusal = nil
-		e, err := getEntry(txn, jti)
-		if errors.Is(err, kv.ErrNotFound) {
-			refusal = refuse(CodeNotFound, "no such mandate", err)
-			return nil
-		} else if err != nil {
-			return err
+	_, err := l.update(ctx, jti, func(txn kv.Txn, e *Entry, now time.Time) (*Error, error) {
+		if refusal := notIssued(e.State); refusal != nil {
+			return refusal, nil
 		}
-		now := l.cfg.Now()
-		switch e.State {
-		case StateIssued:
-		case StateRedeemed, StateSettled:
-			refusal = refuse(CodeAlreadyRedeemed, "the mandate was already redeemed", nil)
-			return nil
-		case StateRevoked:
-			refusal = refuse(CodeRevoked, "the mandate was already revoked", nil)
-			return nil
-		default:
-			refusal = refuse(CodeMandateExpired, "the mandate expired", nil)
-			return nil
-		}
-		e.UpdatedAt = now.UnixMilli()
 		if !now.Before(time.Unix(e.Claims.Expiry, 0)) {
-			refusal = refuse(CodeMandateExpired, "the mandate expired", nil)
-			e.State = StateExpired
-			return putEntry(txn, e)
+			return refuse(CodeMandateExpired, "the mandate expired", nil), l.transition(txn, e, StateExpired, now, "")
 		}
-		e.State, e.RevokedReason = StateRevoked, reason
-		return putEntry(txn, e)
+		e.RevokedReason = reason
+		return nil, l.transition(txn, e, StateRevoked, now, reason)
 	})
-	if err != nil {
-		return fmt.Errorf("authz: revoke %s: %w", jti, err)
-	}
-	if refusal != nil {
-		return refusal
-	}
-	return nil
+	return err
 }
 
 // Get returns a mandate's entry, or an *Error with CodeNotFound.

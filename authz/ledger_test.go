@@ -345,7 +345,7 @@ func TestRevoke(t *testing.T) {
 }
 
 func TestStateText(t *testing.T) {
-	for s := StateUnknown; s <= StateExpired; s++ {
+	for s := StateUnknown; s <= StateSuperseded; s++ {
 		b, _ := s.MarshalText()
 		var back State
 		if err := back.UnmarshalText(b); err != nil || back != s {
