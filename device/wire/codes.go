@@ -28,6 +28,7 @@ const (
 	CodeAlreadyDecided      Code = 1014 // the transaction was already confirmed or declined
 	CodeWrongDevice         Code = 1015 // the challenge belongs to another device or session
 	CodeMethodNotAllowed    Code = 1016 // this verification method is not allowed for the prompt
+	CodeNotCancellable      Code = 1017 // the transaction cannot be cancelled (any more)
 	CodeNotUnderstood       Code = 1020 // the utterance did not parse into a purchase
 	CodeRefused             Code = 1021 // a risk rule refused the purchase
 	CodeBadAmount           Code = 1022 // an amount is not an integer in minor units
@@ -72,7 +73,8 @@ var codeNames = map[Code]string{
 	CodeChallengeMismatch: "challenge_mismatch", CodeBadSignature: "bad_signature",
 	CodeChallengeExpired: "challenge_expired", CodeAlreadyDecided: "already_decided",
 	CodeWrongDevice: "wrong_device", CodeMethodNotAllowed: "method_not_allowed",
-	CodeNotUnderstood: "not_understood", CodeRefused: "refused", CodeBadAmount: "bad_amount",
+	CodeNotCancellable: "not_cancellable",
+	CodeNotUnderstood:  "not_understood", CodeRefused: "refused", CodeBadAmount: "bad_amount",
 	CodeUnsupportedCurrency: "unsupported_currency", CodeSpeechUnavailable: "speech_unavailable", CodeNoStream: "no_stream",
 	CodeInternal:    "internal",
 	CodeUnavailable: "unavailable", CodeRateLimited: "rate_limited", CodeAgentUnavailable: "agent_unavailable",

@@ -37,6 +37,7 @@ func TestCodes(t *testing.T) {
 		{wire.CodeAlreadyDecided, 1014, "already_decided", refuse},
 		{wire.CodeWrongDevice, 1015, "wrong_device", refuse},
 		{wire.CodeMethodNotAllowed, 1016, "method_not_allowed", refuse},
+		{wire.CodeNotCancellable, 1017, "not_cancellable", refuse},
 		{wire.CodeNotUnderstood, 1020, "not_understood", refuse},
 		{wire.CodeRefused, 1021, "refused", refuse},
 		{wire.CodeBadAmount, 1022, "bad_amount", refuse},
@@ -172,7 +173,8 @@ func TestTxStateFinal(t *testing.T) {
 		{wire.TxConfirmed, false}, {wire.TxMandated, false},
 		{wire.TxRedeemed, true}, {wire.TxDeclined, true}, {wire.TxExpired, true},
 		{wire.TxRejected, true}, {wire.TxFailed, true},
-		{"", false}, {"settled", false},
+		{wire.TxCancelling, false}, {wire.TxCancelled, true}, {wire.TxSettled, true},
+		{"", false}, {"refunded", false},
 	}
 	for _, tt := range tests {
 		if got := tt.s.Final(); got != tt.final {

@@ -45,6 +45,7 @@ const (
 	TypeConfirm        Type = "confirm"         // device -> gateway, the signed decision
 	TypeTxResult       Type = "tx.result"       // gateway -> device, a transaction's state
 	TypeTxStatus       Type = "tx.status"       // device -> gateway, query a transaction
+	TypeTxCancel       Type = "tx.cancel"       // device -> gateway, "cancel my order"
 	TypeAck            Type = "ack"             // device -> gateway, cumulative downlink ack
 	TypeError          Type = "error"           // gateway -> device
 	TypePing           Type = "ping"            // either way
@@ -53,7 +54,7 @@ const (
 
 var knownTypes = map[Type]bool{
 	TypeHello: true, TypeHelloOK: true, TypeUtterance: true, TypeConfirmRequest: true,
-	TypeConfirm: true, TypeTxResult: true, TypeTxStatus: true, TypeAck: true,
+	TypeConfirm: true, TypeTxResult: true, TypeTxStatus: true, TypeTxCancel: true, TypeAck: true,
 	TypeError: true, TypePing: true, TypePong: true,
 	TypeAudioStart: true, TypeAudioEnd: true, TypeSpeechResult: true, TypePromptAudio: true, TypeTurnMetrics: true,
 }
@@ -184,6 +185,8 @@ func NewBody(t Type) Body {
 		return new(TxResult)
 	case TypeTxStatus:
 		return new(TxStatus)
+	case TypeTxCancel:
+		return new(TxCancel)
 	case TypeAck:
 		return new(Ack)
 	case TypeError:

@@ -30,6 +30,7 @@ const (
 	gUtterance = "msg_01JPB5Q2ZK3D8F6H1J4L7N9P0R"
 	gConfirm   = "msg_01JPB5Q8AC2E4G6J8L0N2Q4S6U"
 	gStatus    = "msg_01JPB5QF1B3D5F7H9K1M3P5R7T"
+	gCancel    = "msg_01JPB5QH3D5F7H9K1M3P5R7T9V"
 	// gConfirmAgain is a confirm re-sent under a new id after a reconnect.
 	gConfirmAgain = "msg_01JPB5QD9Z1B3D5F7H9K1M3P5R"
 	gAck          = "msg_01JPB5Q4XW6Y8A0C2E4G6J8L0N"
@@ -131,6 +132,7 @@ func goldenMessages(t *testing.T) []goldenMsg {
 			Tx: gTx, State: wire.TxRedeemed, Mandate: gMandate, Amount: 1100, Currency: "USD", Ref: gUtterance,
 		}},
 		{up(gStatus, 9*time.Second), &wire.TxStatus{Tx: gTx}},
+		{up(gCancel, 12*time.Second), &wire.TxCancel{Tx: gTx, Reason: "cancel my order"}},
 		{wire.Envelope{Device: dev, Session: gSession, TS: ms(gNow.Add(8*time.Second + 10*time.Millisecond))}, &wire.Error{
 			Code: wire.CodeAlreadyDecided, Message: "this purchase was already decided", Retry: wire.CodeAlreadyDecided.Retryable(),
 			Ref: gConfirmAgain, Tx: gTx,

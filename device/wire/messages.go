@@ -123,12 +123,17 @@ const (
 	TxExpired   TxState = "expired"   // final: the prompt expired unanswered
 	TxRejected  TxState = "rejected"  // final: not understood or refused before the prompt
 	TxFailed    TxState = "failed"    // final: something failed after consent
+	// After a redemption the user may cancel until the cancel window closes
+	// (TxResult.SettleAfter); then the payment settles.
+	TxCancelling TxState = "cancelling" // the user cancelled; the merchant must confirm
+	TxCancelled  TxState = "cancelled"  // final: cancelled, before or after the redemption
+	TxSettled    TxState = "settled"    // final: the payment settled
 )
 
 // Final reports whether no further transition can follow.
 func (s TxState) Final() bool {
 	switch s {
-	case TxRedeemed, TxDeclined, TxExpired, TxRejected, TxFailed:
+	case TxRedeemed, TxDeclined, TxExpired, TxRejected, TxFailed, TxCancelled, TxSettled:
 		return true
 	}
 	return false
@@ -145,6 +150,18 @@ type TxResult struct {
 	Amount   Amount  `json:"amount,omitempty"`   // redeemed amount, minor units
 	Currency string  `json:"currency,omitempty"` // ISO 4217
 	Ref      string  `json:"ref,omitempty"`      // the utterance id the transaction came from
+	// SettleAfter ends the cancel window of a redeemed payment, Unix milliseconds.
+	SettleAfter int64 `json:"settle_after,omitempty"`
+	// Receipt is the signed receipt of the mandate's latest transition: a compact JWS
+	// (typ earshot-receipt+jwt) verifiable with the gateway's JWKS.
+	Receipt string `json:"receipt,omitempty"`
+}
+
+// TxCancel is the user's "cancel my order": before the redemption it revokes the
+// mandate; after it, inside the cancel window, it asks the merchant to cancel.
+type TxCancel struct {
+	Tx     string `json:"tx"`
+	Reason string `json:"reason,omitempty"` // what the user said, for the merchant
 }
 
 // TxStatus asks for a transaction's current state.
@@ -170,6 +187,7 @@ func (*ConfirmRequest) Type() Type { return TypeConfirmRequest }
 func (*Confirm) Type() Type        { return TypeConfirm }
 func (*TxResult) Type() Type       { return TypeTxResult }
 func (*TxStatus) Type() Type       { return TypeTxStatus }
+func (*TxCancel) Type() Type       { return TypeTxCancel }
 func (*Ack) Type() Type            { return TypeAck }
 func (*Error) Type() Type          { return TypeError }
 func (*Ping) Type() Type           { return TypePing }
@@ -230,9 +248,12 @@ func (r *TxResult) Validate() error {
 }
 
 func (s *TxStatus) Validate() error { return id("tx", s.Tx) }
-func (a *Ack) Validate() error      { return nil }
-func (*Ping) Validate() error       { return nil }
-func (*Pong) Validate() error       { return nil }
+func (c *TxCancel) Validate() error {
+	return firstErr(id("tx", c.Tx), maxLen("reason", c.Reason, MaxTextBytes))
+}
+func (a *Ack) Validate() error { return nil }
+func (*Ping) Validate() error  { return nil }
+func (*Pong) Validate() error  { return nil }
 
 func (e *Error) Validate() error {
 	if e.Code == CodeUnknown {
