@@ -2,6 +2,8 @@ package authz
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -113,6 +115,10 @@ func isJSONObject(b []byte) bool {
 // and returns the payload. Its errors are the bare causes (errMalformed, ...); callers
 // wrap them. Mandates and SignPayload's statements share it.
 func (ks *KeySet) verifyJWS(token, typ string) ([]byte, error) {
+	return verifyJWS(token, typ, ks.publicKey)
+}
+
+func verifyJWS(token, typ string, publicKey func(kid string) *ecdsa.PublicKey) ([]byte, error) {
 	if len(token) == 0 || len(token) > MaxJWSBytes {
 		return nil, fmt.Errorf("%w: %d bytes", errMalformed, len(token))
 	}
@@ -143,7 +149,7 @@ func (ks *KeySet) verifyJWS(token, typ string) ([]byte, error) {
 	if h.Typ != typ {
 		return nil, fmt.Errorf("%w: typ %q", errMalformed, h.Typ)
 	}
-	pub := ks.publicKey(h.Kid)
+	pub := publicKey(h.Kid)
 	if pub == nil {
 		return nil, errUnknownKID
 	}
@@ -154,6 +160,59 @@ func (ks *KeySet) verifyJWS(token, typ string) ([]byte, error) {
 	payload, err := jws.Verify(pub)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errSignature, err)
+	}
+	return payload, nil
+}
+
+// MaxJWKSBytes bounds a JWK Set ParseJWKS reads.
+const MaxJWKSBytes = 64 << 10
+
+// PublicKeys verifies what a KeySet signed with only its public JWKS: how an auditor
+// checks receipts and audit checkpoints away from the gateway.
+type PublicKeys struct {
+	keys map[string]*ecdsa.PublicKey
+}
+
+// ParseJWKS reads a JWK Set as KeySet.JWKS writes it: ES256 keys on P-256, each with
+// its kid. Anything else is refused, naming the key.
+func ParseJWKS(b []byte) (*PublicKeys, error) {
+	if len(b) > MaxJWKSBytes {
+		return nil, fmt.Errorf("%w: JWKS of %d bytes, max %d", ErrInvalidKey, len(b), MaxJWKSBytes)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(b, &set); err != nil {
+		return nil, fmt.Errorf("%w: JWKS: %w", ErrInvalidKey, err)
+	}
+	if len(set.Keys) == 0 {
+		return nil, fmt.Errorf("%w: JWKS has no keys", ErrInvalidKey)
+	}
+	pk := &PublicKeys{keys: make(map[string]*ecdsa.PublicKey, len(set.Keys))}
+	for i, k := range set.Keys {
+		pub, ok := k.Key.(*ecdsa.PublicKey)
+		switch {
+		case !ok || pub.Curve != elliptic.P256():
+			return nil, fmt.Errorf("%w: JWKS key %d (%q) is not an EC P-256 public key", ErrInvalidKey, i, k.KeyID)
+		case k.Algorithm != "" && k.Algorithm != string(jose.ES256):
+			return nil, fmt.Errorf("%w: JWKS key %d (%q) is for %s", ErrInvalidKey, i, k.KeyID, k.Algorithm)
+		case k.KeyID == "" || pk.keys[k.KeyID] != nil:
+			return nil, fmt.Errorf("%w: JWKS key %d has an empty or repeated kid %q", ErrInvalidKey, i, k.KeyID)
+		}
+		pk.keys[k.KeyID] = pub
+	}
+	return pk, nil
+}
+
+// VerifyPayload is KeySet.VerifyPayload with the public keys.
+func (pk *PublicKeys) VerifyPayload(token, typ string) ([]byte, error) {
+	if err := checkPayloadType(typ); err != nil {
+		return nil, err
+	}
+	payload, err := verifyJWS(token, typ, func(kid string) *ecdsa.PublicKey { return pk.keys[kid] })
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidJWS, err)
+	}
+	if !isJSONObject(payload) {
+		return nil, fmt.Errorf("%w: %w: payload is not a JSON object", ErrInvalidJWS, errMalformed)
 	}
 	return payload, nil
 }

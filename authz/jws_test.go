@@ -183,3 +183,42 @@ func TestVerifyPayloadRefuses(t *testing.T) {
 		t.Fatalf("verify with the mandate typ: %v", err)
 	}
 }
+
+// An auditor with only the JWKS verifies what the key set signed, and nothing else.
+func TestParseJWKS(t *testing.T) {
+	ks := newKeySet(t, genKey(t))
+	tok, err := ks.SignPayload([]byte(`{"n":1}`), "earshot-test+jwt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := ks.JWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := ParseJWKS(jwks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := pk.VerifyPayload(tok, "earshot-test+jwt"); err != nil || string(b) != `{"n":1}` {
+		t.Fatalf("verify: %s %v", b, err)
+	}
+	if _, err := pk.VerifyPayload(tok, "earshot-other+jwt"); !errors.Is(err, ErrInvalidJWS) {
+		t.Fatalf("another typ: %v", err)
+	}
+	other, _ := newKeySet(t, genKey(t)).SignPayload([]byte(`{"n":1}`), "earshot-test+jwt")
+	if _, err := pk.VerifyPayload(other, "earshot-test+jwt"); !errors.Is(err, ErrInvalidJWS) {
+		t.Fatalf("a token of another key: %v", err)
+	}
+	for name, bad := range map[string]string{
+		"not json":   `{`,
+		"no keys":    `{"keys":[]}`,
+		"symmetric":  `{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"a"}]}`,
+		"no kid":     strings.Replace(string(jwks), `"kid"`, `"x-kid"`, 1),
+		"too big":    `{"keys":[` + strings.Repeat(" ", MaxJWKSBytes) + `]}`,
+		"repeat kid": `{"keys":[` + strings.Trim(strings.TrimPrefix(string(jwks), `{"keys":`), "[]}") + `,` + strings.Trim(strings.TrimPrefix(string(jwks), `{"keys":`), "[]}") + `]}`,
+	} {
+		if _, err := ParseJWKS([]byte(bad)); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

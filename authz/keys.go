@@ -236,6 +236,15 @@ func (ks *KeySet) publicKey(kid string) *ecdsa.PublicKey {
 	return nil
 }
 
+// PublicJWK returns the key's public half as a JWK (the form of a JWKS entry).
+func (k *SigningKey) PublicJWK() ([]byte, error) {
+	b, err := json.Marshal(jose.JSONWebKey{Key: &k.priv.PublicKey, KeyID: k.kid, Algorithm: string(jose.ES256), Use: "sig"})
+	if err != nil {
+		return nil, fmt.Errorf("authz: jwk: %w", err)
+	}
+	return b, nil
+}
+
 // JWKS returns the public keys as a JWK Set (RFC 7517 section 5), the body of
 // /.well-known/jwks.json: {"keys":[{"kty":"EC","crv":"P-256","x":..,"y":..,"kid":..,
 // "alg":"ES256","use":"sig"},...]}, the active key first.
