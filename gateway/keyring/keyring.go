@@ -8,6 +8,7 @@
 //	keys/mandate/<kid>        the private key, PEM (PKCS#8)
 //	keys/mandate-info/<kid>   JSON Info without Active: created, rotated_out, retire_after
 //	meta/mandate-active-kid   the kid that signs
+//	keys/mandate-retired/<kid> the public JWK of a retired key, kept for the audit trail
 //
 // A key rotated out at T signs nothing after T, and no mandate lives longer than
 // MaxValidity, so the key may leave the JWKS at T + MaxValidity. Retiring deletes the
@@ -31,9 +32,10 @@ import (
 
 // Store keys.
 const (
-	keyPrefix  = "keys/mandate/"
-	infoPrefix = "keys/mandate-info/"
-	activeKey  = "meta/mandate-active-kid"
+	retiredPrefix = "keys/mandate-retired/"
+	keyPrefix     = "keys/mandate/"
+	infoPrefix    = "keys/mandate-info/"
+	activeKey     = "meta/mandate-active-kid"
 )
 
 // ErrConfig reports a bad Config.
@@ -276,6 +278,21 @@ func (r *Ring) RetireExpired(ctx context.Context) ([]string, error) {
 			continue
 		}
 		err := r.cfg.Store.Update(ctx, func(txn kv.Txn) error {
+			pem, err := txn.Get([]byte(keyPrefix + kid))
+			if err != nil {
+				return err
+			}
+			k, err := authz.ParseSigningKey(pem)
+			if err != nil {
+				return err
+			}
+			jwk, err := k.PublicJWK()
+			if err != nil {
+				return err
+			}
+			if err := txn.Set([]byte(retiredPrefix+kid), jwk); err != nil {
+				return err
+			}
 			if err := txn.Delete([]byte(keyPrefix + kid)); err != nil {
 				return err
 			}
@@ -293,6 +310,44 @@ func (r *Ring) RetireExpired(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(retired)
 	return retired, nil
+}
+
+// AllPublic returns every public key that ever signed here, retired ones included:
+// audit checkpoints and receipts outlive the keys' time in the JWKS.
+func (r *Ring) AllPublic(ctx context.Context) (*authz.PublicKeys, error) {
+	b, err := r.AllJWKS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return authz.ParseJWKS(b)
+}
+
+// AllJWKS is AllPublic as a JWK Set: the JWKS plus the retired keys.
+func (r *Ring) AllJWKS(ctx context.Context) ([]byte, error) {
+	jwks, err := r.keys.JWKS()
+	if err != nil {
+		return nil, err
+	}
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(jwks, &set); err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	err = r.cfg.Store.View(ctx, func(txn kv.Txn) error {
+		return txn.Scan([]byte(retiredPrefix), func(_, v []byte) (bool, error) {
+			set.Keys = append(set.Keys, json.RawMessage(slices.Clone(v)))
+			return true, nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: %w", err)
+	}
+	return b, nil
 }
 
 // Run retires expired keys every CheckEvery until ctx ends.

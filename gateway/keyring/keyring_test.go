@@ -179,3 +179,31 @@ func TestConfig(t *testing.T) {
 		t.Fatal("no MaxValidity accepted")
 	}
 }
+
+// What a retired key signed still verifies for the audit trail.
+func TestAllPublicKeepsRetiredKeys(t *testing.T) {
+	st := kv.NewMemory()
+	c := &clock{now: time.Unix(1_800_000_000, 0)}
+	r := open(t, st, c)
+	tok, err := r.Keys().SignPayload([]byte(`{"seq":1}`), "earshot-audit-checkpoint+jwt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.add(validity)
+	if got, err := r.RetireExpired(context.Background()); err != nil || len(got) != 1 {
+		t.Fatalf("retired %v %v", got, err)
+	}
+	if _, err := r.Keys().VerifyPayload(tok, "earshot-audit-checkpoint+jwt"); err == nil {
+		t.Fatal("the JWKS still verifies a retired key")
+	}
+	pk, err := open(t, st, c).AllPublic(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pk.VerifyPayload(tok, "earshot-audit-checkpoint+jwt"); err != nil {
+		t.Fatalf("a retired key's signature: %v", err)
+	}
+}
