@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/authz"
+	"github.com/earshot/earshot/authz/audit"
 	"github.com/earshot/earshot/gateway/agent"
 	"github.com/earshot/earshot/gateway/agent/refagent"
 	"github.com/earshot/earshot/gateway/api"
@@ -50,6 +51,9 @@ type Config struct {
 	InMemory bool
 	// ConsentTTL is how long a prompt stays open; default 60s.
 	ConsentTTL time.Duration
+	// CancelWindow is how long after a payment the user may still cancel it; default
+	// 2m, negative none.
+	CancelWindow time.Duration
 	// MandateTTL is how long a mandate may be redeemed; default 10m. A rotated-out
 	// signing key stays in the JWKS this long (plus authz.Leeway) after the rotation.
 	MandateTTL time.Duration
@@ -210,11 +214,15 @@ func (s *Server) build() error {
 	if err := reg.SetAPIKey(ctx, s.agent.ID(), apiKey); err != nil {
 		return err
 	}
+	trail, err := audit.New(s.db, audit.Config{Signer: keys})
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
 	metrics := session.NewMetrics()
 	s.core, err = session.New(session.Config{
 		Store: s.db, Registry: reg, Keys: keys, Agent: s.agent, Issuer: "earshot:" + id,
 		ConsentTTL: s.cfg.ConsentTTL, MandateTTL: s.cfg.MandateTTL, Heartbeat: s.cfg.Heartbeat,
-		Logger: s.cfg.Logger, Metrics: metrics,
+		Logger: s.cfg.Logger, Metrics: metrics, Audit: trail, CancelWindow: s.cfg.CancelWindow,
 	})
 	if err != nil {
 		return err
@@ -226,7 +234,7 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
-	a, err := api.New(api.Config{Core: s.core, Registry: reg, Keys: keys, Keyring: s.keyring, AdminToken: s.admin,
+	a, err := api.New(api.Config{Core: s.core, Registry: reg, Keys: keys, Keyring: s.keyring, Store: s.db, AdminToken: s.admin,
 		Logger: s.cfg.Logger})
 	if err != nil {
 		return err

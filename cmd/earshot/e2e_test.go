@@ -368,3 +368,54 @@ func TestKeysCommand(t *testing.T) {
 		t.Fatalf("purchase after rotation: %v\n%s\ngateway log:\n%s", err, out, d.log)
 	}
 }
+
+// earshot audit verifies the trail a purchase left, in the store and as an export,
+// and names the record someone edited in an exported file.
+func TestAuditCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	dir := t.TempDir()
+	d := serve(t, dir, "127.0.0.1:0")
+	sim := exec.CommandContext(t.Context(), filepath.Join(binaries(t), "earshot-sim"), "say", "buy two oat lattes", "--confirm",
+		"--gateway", d.url(), "--data-dir", dir, "--state", t.TempDir())
+	if out, err := sim.CombinedOutput(); err != nil {
+		t.Fatalf("purchase: %v\n%s", err, out)
+	}
+	earshot := func(args ...string) (string, error) {
+		args = append(args, "--gateway", d.url(), "--data-dir", dir)
+		out, err := exec.CommandContext(t.Context(), filepath.Join(binaries(t), "earshot"), args...).CombinedOutput()
+		return string(out), err
+	}
+	if out, err := earshot("audit", "verify"); err != nil || !strings.HasSuffix(strings.TrimSpace(out), "ok") {
+		t.Fatalf("audit verify: %v\n%s", err, out)
+	}
+	export, err := earshot("audit", "export")
+	if err != nil || strings.Count(export, "\n") < 3 || !strings.Contains(export, `"kind":"redemption"`) {
+		t.Fatalf("audit export: %v\n%s", err, export)
+	}
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	if err := os.WriteFile(file, []byte(export), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := earshot("audit", "verify", "--file", file); err != nil || !strings.Contains(out, "ok") {
+		t.Fatalf("audit verify --file: %v\n%s", err, out)
+	}
+	lines := strings.Split(export, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, `"kind":"redemption"`) {
+			lines[i] = strings.Replace(l, `"amount":1100`, `"amount":110`, 1)
+			if lines[i] == l {
+				t.Fatalf("no amount in %s", l)
+			}
+			break
+		}
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := earshot("audit", "verify", "--file", file)
+	if err == nil || !strings.Contains(out, ": edited") {
+		t.Fatalf("a tampered export verified: %v\n%s", err, out)
+	}
+}

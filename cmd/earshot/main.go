@@ -35,7 +35,7 @@ const usage = `earshot — voice commerce gateway
 
 usage:
   earshot serve   [--data-dir ./data] [--listen 127.0.0.1:8080] [--consent-ttl 60s]
-                  [--mandate-ttl 10m] [--heartbeat 25s] [--catalog FILE] [--log-level info]
+                  [--mandate-ttl 10m] [--cancel-window 2m] [--heartbeat 25s] [--catalog FILE] [--log-level info]
                   [--mqtt-listen 127.0.0.1:1883 | --mqtt-broker tcp://host:port | --no-mqtt]
                   [--mqtt-ca FILE] [--mqtt-cert FILE] [--mqtt-key FILE] [--mqtt-device-url URL]
                   [--recognizer auto|pocketsphinx|openai|none] [--decoders 2]
@@ -48,6 +48,10 @@ usage:
   earshot keys    [list]               list the mandate signing keys
   earshot keys    rotate               sign mandates with a new key from now on; the old
                                        one verifies until its last mandate has expired
+  earshot audit   export [--from N]    the audit trail as JSON lines
+  earshot audit   verify [--file F [--jwks F]]
+                                       verify the gateway's audit trail, or an exported
+                                       file (exit 1 and the records at fault if it fails)
   earshot help
 
 admin commands take --gateway http://127.0.0.1:8080 and --data-dir ./data
@@ -76,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return revoke(args[1:], stdout)
 	case "keys":
 		return keys(args[1:], stdout)
+	case "audit":
+		return auditCmd(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -90,6 +96,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.Listen, "listen", envOr("EARSHOT_LISTEN", "127.0.0.1:8080"), "HTTP and WebSocket address")
 	fs.DurationVar(&cfg.ConsentTTL, "consent-ttl", 60*time.Second, "how long a prompt stays open")
 	fs.DurationVar(&cfg.MandateTTL, "mandate-ttl", 10*time.Minute, "how long a mandate may be redeemed")
+	fs.DurationVar(&cfg.CancelWindow, "cancel-window", 2*time.Minute, "how long after a payment the user may cancel it (0: none)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 25*time.Second, "WebSocket ping interval")
 	fs.StringVar(&cfg.CatalogFile, "catalog", "", "catalogue file for the reference agent (default: the embedded demo)")
 	fs.StringVar(&cfg.MQTT.Listen, "mqtt-listen", envOr("EARSHOT_MQTT_LISTEN", ""),

@@ -199,6 +199,16 @@ func (c *Client) Status(ctx context.Context, tx string) error {
 	return nil
 }
 
+// Cancel sends the user's "cancel my order" for tx: before payment the mandate is
+// revoked, after it the merchant is asked (see wire.TxCancel). The outcome arrives as
+// tx.result events (cancelling, cancelled), or an error event (not_cancellable).
+func (c *Client) Cancel(ctx context.Context, tx, reason string) error {
+	if err := c.send(ctx, c.cfg.NewID(), &wire.TxCancel{Tx: tx, Reason: reason}); err != nil {
+		return fmt.Errorf("client: cancel: %w", err)
+	}
+	return nil
+}
+
 // Close ends the connection cleanly (a WebSocket close frame; over MQTT the
 // retained offline status, then DISCONNECT), stops reconnecting, waits for the
 // client's goroutine and closes Events. It is idempotent and always returns nil.

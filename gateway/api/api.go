@@ -7,12 +7,19 @@
 //	POST /v1/transactions/{tx}/reject        agent: decline to propose (not understood)
 //	GET  /v1/transactions/{tx}               agent: a transaction's state
 //	POST /v1/redemptions                     agent/merchant: redeem a mandate once (Idempotency-Key)
+//	POST /v1/transactions/{tx}/cancellation  agent: answer the user's cancellation {accept, reason}
+//	POST /v1/transactions/{tx}/settle        agent: settle once the cancel window has closed
+//	POST /v1/transactions/{tx}/revoke        agent: revoke an unredeemed mandate
+//	GET  /v1/mandates/{jti}                  agent: a mandate's state and signed receipts
 //	GET  /.well-known/jwks.json              mandate verification keys
 //	POST /admin/v1/pairing-codes             admin: a one-time pairing code for a user
 //	GET  /admin/v1/devices                   admin: enrolled devices
 //	POST /admin/v1/devices/{id}/revoke       admin: revoke a device
 //	GET  /admin/v1/keys                      admin: mandate signing keys
 //	POST /admin/v1/keys/rotate               admin: sign with a new key from now on
+//	GET  /admin/v1/audit/export?from=N       admin: the audit trail, JSON lines
+//	GET  /admin/v1/audit/verify              admin: verify the stored audit trail
+//	GET  /admin/v1/audit/jwks                admin: every key that signed here, retired ones too
 //
 // Agents authenticate with an API key (Authorization: Bearer esk_...), the admin with
 // the admin token from the data directory.
@@ -31,6 +38,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/authz"
+	"github.com/earshot/earshot/authz/kv"
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/gateway/keyring"
 	"github.com/earshot/earshot/gateway/problem"
@@ -46,6 +54,9 @@ type Config struct {
 	Core     *session.Core      // required
 	Registry *registry.Registry // required
 	Keys     *authz.KeySet      // required, for the JWKS
+	// Store holds the audit trail the admin routes export and verify; nil: no audit
+	// routes.
+	Store kv.Store
 	// Keyring rotates the signing keys; nil: no key routes.
 	Keyring Keyring
 	// AdminToken authorises /admin/v1; required.
@@ -58,6 +69,8 @@ type Config struct {
 type Keyring interface {
 	Rotate(ctx context.Context) (keyring.Info, error)
 	List() []keyring.Info
+	// AllJWKS is the JWKS with the retired keys, for the audit trail.
+	AllJWKS(ctx context.Context) ([]byte, error)
 }
 
 // API serves the HTTP API.
@@ -81,10 +94,19 @@ func New(cfg Config) (*API, error) {
 	a.mux.HandleFunc("POST /v1/transactions/{tx}/reject", a.agent(a.reject))
 	a.mux.HandleFunc("GET /v1/transactions/{tx}", a.agent(a.getTx))
 	a.mux.HandleFunc("POST /v1/redemptions", a.agent(a.redeem))
+	a.mux.HandleFunc("POST /v1/transactions/{tx}/cancellation", a.agent(a.cancellation))
+	a.mux.HandleFunc("POST /v1/transactions/{tx}/settle", a.agent(a.settle))
+	a.mux.HandleFunc("POST /v1/transactions/{tx}/revoke", a.agent(a.revokeMandate))
+	a.mux.HandleFunc("GET /v1/mandates/{jti}", a.agent(a.getMandate))
 	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	a.mux.HandleFunc("POST /admin/v1/pairing-codes", a.admin(a.pairingCode))
 	a.mux.HandleFunc("GET /admin/v1/devices", a.admin(a.devices))
 	a.mux.HandleFunc("POST /admin/v1/devices/{id}/revoke", a.admin(a.revoke))
+	if cfg.Store != nil {
+		a.mux.HandleFunc("GET /admin/v1/audit/export", a.admin(a.auditExport))
+		a.mux.HandleFunc("GET /admin/v1/audit/verify", a.admin(a.auditVerify))
+		a.mux.HandleFunc("GET /admin/v1/audit/jwks", a.admin(a.auditJWKS))
+	}
 	if cfg.Keyring != nil {
 		a.mux.HandleFunc("GET /admin/v1/keys", a.admin(a.listKeys))
 		a.mux.HandleFunc("POST /admin/v1/keys/rotate", a.admin(a.rotateKey))
@@ -94,7 +116,7 @@ func New(cfg Config) (*API, error) {
 
 // Register mounts the API's routes on mux.
 func (a *API) Register(mux *http.ServeMux) {
-	for _, p := range []string{"/v1/enroll", "/v1/purchase-requests", "/v1/transactions/", "/v1/redemptions", "/.well-known/jwks.json", "/admin/v1/"} {
+	for _, p := range []string{"/v1/enroll", "/v1/purchase-requests", "/v1/transactions/", "/v1/redemptions", "/v1/mandates/", "/.well-known/jwks.json", "/admin/v1/"} {
 		mux.Handle(p, a.mux)
 	}
 }
@@ -184,7 +206,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		problem.Write(w, ae.Code.HTTPStatus(), ae.Code.String(), ae.Detail)
 	case errors.Is(err, session.ErrUnknownTx):
 		problem.Write(w, http.StatusNotFound, "unknown_tx", "no such transaction")
-	case errors.Is(err, session.ErrForbidden):
+	case isForbidden(err):
 		problem.Write(w, http.StatusForbidden, "forbidden", "the transaction belongs to another agent")
 	case errors.Is(err, session.ErrTxState):
 		problem.Write(w, http.StatusConflict, "tx_state", err.Error())
@@ -409,3 +431,5 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 	a.log.Info("device revoked", "device", d.ID)
 	reply(w, http.StatusOK, map[string]any{"device": d.ID, "revoked": true})
 }
+
+func isForbidden(err error) bool { return errors.Is(err, session.ErrForbidden) }

@@ -213,7 +213,7 @@ func (c *Core) onRedeem(txn kv.Txn, e *authz.Entry) error {
 		return err
 	}
 	t.Amount, t.Currency, t.Redemption = e.Redemption.Amount, e.Redemption.Currency, e.Redemption.ID
-	return publish(txn, t, t.result(), now)
+	return publish(txn, t, c.resultOf(t, e), now)
 }
 
 // armExpiry schedules the prompt's expiry.

@@ -90,6 +90,8 @@ func (cn *Conn) Handle(ctx context.Context, frame []byte) error {
 		err = cn.confirm(ctx, b)
 	case *wire.TxStatus:
 		err = cn.status(ctx, b)
+	case *wire.TxCancel:
+		err = cn.cancel(ctx, b)
 	case *wire.Ack:
 		err = cn.core.update(ctx, func(txn kv.Txn, _ func(string)) error {
 			return ack(txn, cn.dev.ID, b.Seq, cn.core.cfg.Now())

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/authz"
+	"github.com/earshot/earshot/authz/audit"
 	"github.com/earshot/earshot/authz/kv"
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/gateway/agent"
@@ -64,6 +65,15 @@ type Config struct {
 	Rand io.Reader
 	// Metrics; default a fresh, unregistered set.
 	Metrics *Metrics
+	// Audit, if set, receives a record of every consent decision and mandate
+	// transition, in the same transaction.
+	Audit *audit.Log
+	// CancelWindow is how long after a redemption the user may cancel; default
+	// authz.DefaultCancelWindow, negative none.
+	CancelWindow time.Duration
+	// SettleEvery is how often payments whose cancel window closed are settled;
+	// default 1s.
+	SettleEvery time.Duration
 }
 
 // Core is the session core. Create it with New, call Start, then Close.
@@ -114,6 +124,9 @@ func New(cfg Config) (*Core, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
+	if cfg.SettleEvery <= 0 {
+		cfg.SettleEvery = time.Second
+	}
 	c := &Core{
 		cfg: cfg, log: cfg.Logger.With("component", "session"), m: cfg.Metrics,
 		live: make(map[string]*Conn), timers: make(map[string]*time.Timer),
@@ -121,6 +134,7 @@ func New(cfg Config) (*Core, error) {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	l, err := authz.NewLedger(authz.LedgerConfig{
 		Store: cfg.Store, Keys: cfg.Keys, Issuer: cfg.Issuer, Now: cfg.Now, Rand: cfg.Rand, OnRedeem: c.onRedeem,
+		OnTransition: c.onTransition, CancelWindow: cfg.CancelWindow,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
@@ -159,11 +173,20 @@ func (c *Core) Start(ctx context.Context) error {
 			c.armExpiry(t.ID, time.UnixMilli(t.Challenge.Terms.ExpiresAt))
 		case wire.TxMandated:
 			c.dispatchMandate(t)
+		case wire.TxCancelling:
+			c.finished(t.ID, wire.TxCancelling) // the merchant has not answered yet
 		}
 	}
 	if len(open) > 0 {
 		c.log.Info("recovered open transactions", "count", len(open))
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	c.wg.Add(1)
+	go c.settleLoop()
 	return nil
 }
 

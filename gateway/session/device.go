@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/earshot/earshot/authz"
+	"github.com/earshot/earshot/authz/audit"
 	"github.com/earshot/earshot/authz/kv"
 	"github.com/earshot/earshot/device/wire"
 )
@@ -108,6 +109,13 @@ func (cn *Conn) confirm(ctx context.Context, cf *wire.Confirm) error {
 			return wire.NewError(wire.CodeAlreadyDecided, "the transaction was already decided: "+string(t.State))
 		}
 		err = authz.VerifyConfirmation(t.Challenge, cf, cn.dev.ID, cn.currentSession(), ed25519.PublicKey(cn.dev.PublicKey), now)
+		if err != nil {
+			return err
+		}
+		terms := t.Challenge.Terms
+		err = c.appendAudit(txn, audit.Record{Kind: audit.KindConsent, Tx: t.ID, Device: t.Device, User: t.User,
+			Agent: t.Agent, Payee: terms.Merchant.ID, Amount: int64(terms.Total), Currency: terms.Currency,
+			TermsHash: t.Challenge.Hash, State: string(cf.Decision), Detail: map[string]string{"method": string(cf.Method)}})
 		if err != nil {
 			return err
 		}

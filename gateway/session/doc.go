@@ -19,7 +19,15 @@
 //	prompted   declined                  a verified decline
 //	prompted   expired                   the challenge's expiry passed unanswered
 //	mandated   redeemed                  the agent redeemed the mandate (ledger, same txn)
+//	mandated   cancelled                 the device's tx.cancel or the agent revoked it
+//	redeemed   cancelling                the device's tx.cancel inside the cancel window
+//	cancelling cancelled | redeemed      the agent accepted or refused the cancellation
+//	redeemed   settled                   the cancel window closed (settlement loop)
 //	any open   failed                    an internal failure after consent
+//
+// The ledger drives the states after mandated (onTransition, lifecycle.go), and every
+// consent decision and mandate transition is appended to the audit trail in the same
+// transaction. docs/mandates.md has the mandate's own table.
 //
 // After a restart, Start re-arms expiry timers for open prompts and hands intents and
 // mandates that the agent had not finished with back to it (agents key work by tx and

@@ -16,6 +16,7 @@ type Metrics struct {
 	Downlink    prometheus.Counter
 	Redemptions *prometheus.CounterVec
 	AgentDrops  *prometheus.CounterVec
+	Cancels     *prometheus.CounterVec
 }
 
 // NewMetrics returns unregistered collectors; Register them with a registry.
@@ -48,12 +49,15 @@ func NewMetrics() *Metrics {
 		AgentDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "earshot_agent_deliveries_abandoned_total", Help: "Deliveries to the agent given up until the next start.",
 		}, []string{"what"}),
+		Cancels: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "earshot_cancels_total", Help: "Cancellations asked for by devices, by the mandate state they led to.",
+		}, []string{"state"}),
 	}
 }
 
 // Collectors lists every collector, for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Connected, m.Utterances, m.Prompts, m.Decisions, m.Final, m.Refusals, m.Downlink, m.Redemptions, m.AgentDrops}
+	return []prometheus.Collector{m.Connected, m.Utterances, m.Prompts, m.Decisions, m.Final, m.Refusals, m.Downlink, m.Redemptions, m.AgentDrops, m.Cancels}
 }
 
 func (m *Metrics) connected(transport string, d float64) {
@@ -67,3 +71,4 @@ func (m *Metrics) refused(c wire.Code)      { m.Refusals.WithLabelValues(c.Strin
 func (m *Metrics) downlink()                { m.Downlink.Inc() }
 func (m *Metrics) redemption(result string) { m.Redemptions.WithLabelValues(result).Inc() }
 func (m *Metrics) agentDrop(what string)    { m.AgentDrops.WithLabelValues(what).Inc() }
+func (m *Metrics) cancel(state string)      { m.Cancels.WithLabelValues(state).Inc() }

@@ -52,7 +52,10 @@ var transitions = map[wire.TxState][]wire.TxState{
 	wire.TxRequested: {wire.TxPrompted, wire.TxFailed},
 	wire.TxPrompted:  {wire.TxConfirmed, wire.TxDeclined, wire.TxExpired, wire.TxFailed},
 	wire.TxConfirmed: {wire.TxMandated, wire.TxFailed},
-	wire.TxMandated:  {wire.TxRedeemed, wire.TxFailed},
+	wire.TxMandated:  {wire.TxRedeemed, wire.TxFailed, wire.TxCancelled},
+	// After the redemption: the cancel window (see lifecycle.go).
+	wire.TxRedeemed:   {wire.TxCancelling, wire.TxSettled},
+	wire.TxCancelling: {wire.TxCancelled, wire.TxRedeemed},
 }
 
 // ErrTransition reports a transition the state machine does not allow.

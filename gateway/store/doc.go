@@ -49,6 +49,9 @@
 //	agent/<agent>                         gateway        sha256 of the agent's current API key
 //	keys/mandate/<kid>                    keyring        mandate signing key (PEM)
 //	keys/mandate-info/<kid>               keyring        JSON: created, rotated_out, retire_after
+//	keys/mandate-retired/<kid>            keyring        public JWK of a retired key (audit)
+//	audit/rec/<seq, 20 digits>            authz/audit    JSON audit record, hash-chained
+//	audit/head                            authz/audit    JSON: last seq and hash, last checkpoint
 //	meta/<name>                           gateway        gateway metadata
 //
 // The 20-digit zero padding of out/<device>/<seq> (fmt "%020d") makes key order equal

@@ -124,10 +124,11 @@ type Agent struct {
 
 var _ agent.Agent = (*Agent)(nil)
 
-// job is one queued event: exactly one of intent and mandate is set.
+// job is one queued event: exactly one of intent, mandate and cancel is set.
 type job struct {
 	intent  *agent.Intent
 	mandate *agent.Mandate
+	cancel  string // a tx the user cancelled after paying
 }
 
 // proposal is what the agent proposed for a transaction, to check its mandate.
@@ -250,6 +251,8 @@ func (a *Agent) work(ctx context.Context) {
 				a.handleIntent(ctx, *j.intent)
 			case j.mandate != nil:
 				a.handleMandate(ctx, *j.mandate)
+			case j.cancel != "":
+				a.handleCancel(ctx, j.cancel)
 			}
 			if a.jobDone != nil {
 				a.jobDone()
@@ -288,9 +291,28 @@ func (a *Agent) OnOutcome(ctx context.Context, o agent.Outcome) error {
 	if a.state.Load() == stateStopped {
 		return ErrClosed
 	}
-	a.forget(o.Tx)
 	a.log.Debug("outcome", "tx", o.Tx, "state", string(o.State))
+	if o.State == wire.TxCancelling {
+		// As the merchant, nothing was made yet: accept every cancellation.
+		return a.enqueue(ctx, job{cancel: o.Tx})
+	}
+	a.forget(o.Tx)
 	return nil
+}
+
+// handleCancel accepts the user's cancellation of a paid transaction.
+func (a *Agent) handleCancel(ctx context.Context, tx string) {
+	var out struct {
+		State string `json:"state"`
+	}
+	body := map[string]any{"accept": true}
+	if _, err := a.call(ctx, http.MethodPost, "/v1/transactions/"+tx+"/cancellation", "cancel-"+tx, body, &out); err != nil {
+		a.stats.failures.Add(1)
+		a.log.Warn("accepting a cancellation failed", "tx", tx, "err", err)
+		return
+	}
+	a.forget(tx)
+	a.log.Info("cancellation accepted", "tx", tx, "state", out.State)
 }
 
 func (a *Agent) enqueue(ctx context.Context, j job) error {
