@@ -112,7 +112,12 @@ func serve(t *testing.T, dir, addr string, args ...string) *daemon {
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.kill(syscall.SIGKILL) })
+	t.Cleanup(func() {
+		d.kill(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", d.log)
+		}
+	})
 	for range 200 {
 		if b, err := os.ReadFile(filepath.Join(dir, "gateway.addr")); err == nil && len(bytes.TrimSpace(b)) > 0 {
 			d.addr = string(bytes.TrimSpace(b))

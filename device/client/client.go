@@ -50,6 +50,11 @@ type Client struct {
 	seenTx   map[string]struct{}
 	txOrder  []string
 	retryIDs []string // uplinks refused with no_session, to send again after hello.ok
+	// unanswered are the utterances no tx.result or error has named yet, oldest first
+	// (at most maxRecent): a session can end with one in flight (a broker that dies
+	// takes what it had not delivered), so each new session sends them again, and the
+	// gateway deduplicates them by id. Guarded by recentMu.
+	unanswered []string
 
 	streamID  atomic.Uint32 // the last uplink audio stream id
 	resultsMu sync.Mutex
@@ -148,12 +153,53 @@ func (c *Client) DeviceID() string { return c.device }
 // Say sends what the user said as a push-to-talk utterance and returns its message id,
 // which the gateway puts in Ref of the tx.result or error that answers it. While the
 // client is reconnecting Say waits for the connection, bounded by ctx.
+//
+// Until the gateway answers it, the utterance is sent again in every new session, so
+// one the link lost while going down still arrives (the gateway deduplicates by id);
+// a write that fails while the client reconnects is left to that.
 func (c *Client) Say(ctx context.Context, text string) (msgID string, err error) {
 	id := c.cfg.NewID()
-	if err := c.send(ctx, id, &wire.Utterance{Text: text, PTT: true}); err != nil {
+	frame, err := wire.Encode(wire.Envelope{ID: id, TS: c.cfg.Now().UnixMilli()}, &wire.Utterance{Text: text, PTT: true})
+	if err != nil {
+		return "", fmt.Errorf("client: say: %w", err)
+	}
+	l, err := c.upLink(ctx)
+	if err != nil {
+		return "", fmt.Errorf("client: say: %w", err)
+	}
+	c.remember(id, frame)
+	c.await(id)
+	if err := l.write(ctx, frame); err != nil && !(c.cfg.Reconnect && ctx.Err() == nil && c.ctx.Err() == nil) {
 		return "", fmt.Errorf("client: say: %w", err)
 	}
 	return id, nil
+}
+
+// await notes an utterance the gateway has not answered yet.
+func (c *Client) await(id string) {
+	c.recentMu.Lock()
+	defer c.recentMu.Unlock()
+	c.unanswered = append(c.unanswered, id)
+	if len(c.unanswered) > maxRecent {
+		c.unanswered = c.unanswered[1:]
+	}
+}
+
+// answered forgets an utterance the gateway named in a reply.
+func (c *Client) answered(ref string) {
+	if ref == "" {
+		return
+	}
+	c.recentMu.Lock()
+	defer c.recentMu.Unlock()
+	c.unanswered = slices.DeleteFunc(c.unanswered, func(id string) bool { return id == ref })
+}
+
+// pending returns the unanswered utterances.
+func (c *Client) pending() []string {
+	c.recentMu.Lock()
+	defer c.recentMu.Unlock()
+	return slices.Clone(c.unanswered)
 }
 
 // Confirm answers a prompt with the user's decision, verified with method m. It

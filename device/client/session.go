@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/earshot/earshot/device/wire"
@@ -336,10 +337,16 @@ func (c *Client) noteRetry(se *sessionEnd) {
 // (protocol §2, MQTT: "send hello (resume), then retry the message"). The gateway
 // deduplicates utterances by id; confirms and acks are idempotent.
 func (c *Client) retry(l link) {
-	if len(c.retryIDs) == 0 {
+	ids := c.retryIDs
+	for _, id := range c.pending() {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
 		return
 	}
-	for _, frame := range c.recall(c.retryIDs) {
+	for _, frame := range c.recall(ids) {
 		if err := l.write(c.ctx, frame); err != nil {
 			c.log.Debug("retry not sent", "err", err)
 			break
@@ -364,6 +371,14 @@ func (c *Client) handle(l link, env wire.Envelope) error {
 		return nil
 	}
 	ev, deliver := c.event(l, env)
+	switch {
+	case ev.TxResult != nil:
+		c.answered(ev.TxResult.Ref)
+	case ev.ConfirmRequest != nil:
+		c.answered(ev.ConfirmRequest.Ref)
+	case ev.Error != nil:
+		c.answered(ev.Error.Ref)
+	}
 	if deliver && !c.emit(ev) {
 		return ErrClosed
 	}

@@ -113,6 +113,10 @@ func (cn *Conn) Handle(ctx context.Context, frame []byte) error {
 		e := *we
 		e.Ref = env.ID
 		cn.reply(env.ID, &e)
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		// The connection or the gateway is going away: the device retries after it
+		// reconnects (an ack, an utterance and a confirm are all idempotent).
+		cn.log.Debug("message not handled: shutting down", "type", env.Type, "err", err)
 	default:
 		cn.log.Error("handling message", "type", env.Type, "err", err)
 		cn.reply(env.ID, wire.NewError(wire.CodeInternal, "the gateway could not handle the message; retry"))

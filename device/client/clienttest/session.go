@@ -74,6 +74,12 @@ func (g *Gateway) uplinkLocked(d *device, env wire.Envelope) {
 			g.refuseLocked(d, env.ID, "", wire.CodeBadRequest, err.Error())
 			return
 		}
+		if t := g.byRef(d, env.ID); t != nil {
+			// A repeat (the client sends unanswered utterances again in a new session):
+			// say where its transaction stands, as the gateway does.
+			_, _ = g.pushLocked(d, &wire.TxResult{Tx: t.id, State: t.state, Mandate: t.mandate, Ref: t.ref})
+			return
+		}
 		g.utteranceLocked(d, env.ID, u)
 	case wire.TypeConfirm:
 		c := new(wire.Confirm)
@@ -240,6 +246,16 @@ func (g *Gateway) writeLocked(d *device, frame []byte) error {
 		d.conn.end(wire.CodeUnknown) // a WebSocket reader returns
 		d.conn = nil
 		return err
+	}
+	return nil
+}
+
+// byRef returns the device's transaction made from the utterance with id ref, or nil.
+func (g *Gateway) byRef(d *device, ref string) *tx {
+	for _, t := range g.txs {
+		if t.device == d.id && t.ref == ref && ref != "" {
+			return t
+		}
 	}
 	return nil
 }
