@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,9 +13,6 @@ import (
 	"github.com/earshot/earshot/authz"
 	"github.com/earshot/earshot/authz/audit"
 )
-
-// maxJWKS bounds the key set read for an offline verification.
-const maxJWKS = authz.MaxJWKSBytes
 
 // auditCmd is "earshot audit export|verify".
 func auditCmd(args []string, stdout io.Writer) error {
@@ -60,11 +58,11 @@ func verifyFile(a *adminClient, file, jwksFile string) (audit.Report, error) {
 	var keys []byte
 	var err error
 	if jwksFile != "" {
-		keys, err = readLimited(jwksFile, maxJWKS)
+		keys, err = readLimited(jwksFile, authz.MaxJWKSBytes)
 	} else {
-		var b strings.Builder
-		err = a.stream("/admin/v1/audit/jwks", &limitWriter{w: &b, n: maxJWKS})
-		keys = []byte(b.String())
+		var raw json.RawMessage // do bounds what it reads
+		err = a.do(http.MethodGet, "/admin/v1/audit/jwks", nil, &raw)
+		keys = raw
 	}
 	if err != nil {
 		return audit.Report{}, fmt.Errorf("audit: key set: %w", err)
@@ -92,20 +90,6 @@ func readLimited(path string, max int64) ([]byte, error) {
 		err = fmt.Errorf("%s: over %d bytes", path, max)
 	}
 	return b, err
-}
-
-// limitWriter fails once more than n bytes were written.
-type limitWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (l *limitWriter) Write(p []byte) (int, error) {
-	if int64(len(p)) > l.n {
-		return 0, fmt.Errorf("over the size limit")
-	}
-	l.n -= int64(len(p))
-	return l.w.Write(p)
 }
 
 // stream copies an admin GET's body to w.

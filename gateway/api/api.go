@@ -128,7 +128,7 @@ type agentHandler func(w http.ResponseWriter, r *http.Request, agentID string)
 
 func (a *API) agent(h agentHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := a.cfg.Registry.Agent(r.Context(), bearer(r))
+		id, err := a.cfg.Registry.Agent(r.Context(), registry.BearerToken(r))
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="earshot"`)
 			problem.Write(w, http.StatusUnauthorized, "unauthorized", "a valid agent API key is required")
@@ -140,20 +140,13 @@ func (a *API) agent(h agentHandler) http.HandlerFunc {
 
 func (a *API) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(bearer(r)), []byte(a.cfg.AdminToken)) != 1 {
+		if subtle.ConstantTimeCompare([]byte(registry.BearerToken(r)), []byte(a.cfg.AdminToken)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="earshot-admin"`)
 			problem.Write(w, http.StatusUnauthorized, "unauthorized", "the admin token is required")
 			return
 		}
 		h(w, r)
 	}
-}
-
-func bearer(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
 }
 
 // decode reads one JSON object of at most MaxBodyBytes with no unknown fields.
@@ -206,7 +199,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		problem.Write(w, ae.Code.HTTPStatus(), ae.Code.String(), ae.Detail)
 	case errors.Is(err, session.ErrUnknownTx):
 		problem.Write(w, http.StatusNotFound, "unknown_tx", "no such transaction")
-	case isForbidden(err):
+	case errors.Is(err, session.ErrForbidden):
 		problem.Write(w, http.StatusForbidden, "forbidden", "the transaction belongs to another agent")
 	case errors.Is(err, session.ErrTxState):
 		problem.Write(w, http.StatusConflict, "tx_state", err.Error())
@@ -431,5 +424,3 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 	a.log.Info("device revoked", "device", d.ID)
 	reply(w, http.StatusOK, map[string]any{"device": d.ID, "revoked": true})
 }
-
-func isForbidden(err error) bool { return errors.Is(err, session.ErrForbidden) }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/earshot/earshot/authz"
 	"github.com/earshot/earshot/authz/audit"
 	"github.com/earshot/earshot/gateway/problem"
+	"github.com/earshot/earshot/gateway/session"
 )
 
 // mandateView is a mandate's state as agents see it.
@@ -55,7 +57,7 @@ func (a *API) getMandate(w http.ResponseWriter, r *http.Request, agentID string)
 // forbiddenAsNotFound answers a mandate of another agent as not found: an agent sees
 // only its own.
 func (a *API) forbiddenAsNotFound(w http.ResponseWriter, err error) bool {
-	if authz.CodeOf(err) == authz.CodeNotFound || isForbidden(err) {
+	if authz.CodeOf(err) == authz.CodeNotFound || errors.Is(err, session.ErrForbidden) {
 		problem.Write(w, http.StatusNotFound, "not_found", "no such mandate")
 		return true
 	}

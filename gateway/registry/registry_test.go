@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"errors"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -153,5 +154,20 @@ func TestAPIKeys(t *testing.T) {
 	}
 	if id, err := r.Agent(t.Context(), k2); err != nil || id != "agent-a" {
 		t.Fatalf("%q %v", id, err)
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	for h, want := range map[string]string{
+		"Bearer abc": "abc", "bearer  abc ": "abc", "BEARER x.y.z": "x.y.z",
+		"Basic abc": "", "Bearer": "", "": "", "Bearerabc": "",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if h != "" {
+			r.Header.Set("Authorization", h)
+		}
+		if got := registry.BearerToken(r); got != want {
+			t.Errorf("%q: %q, want %q", h, got, want)
+		}
 	}
 }

@@ -173,7 +173,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authenticate checks the bearer token and answers the request when it fails.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (registry.Device, bool) {
-	tok := bearer(r)
+	tok := registry.BearerToken(r)
 	if tok == "" {
 		s.m.offer("unauthorized")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="earshot"`)
@@ -283,13 +283,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func bearer(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
 }
 
 // newID returns an unguessable resource id (128 random bits).

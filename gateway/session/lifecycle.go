@@ -126,7 +126,7 @@ func (c *Core) appendAudit(txn kv.Txn, r audit.Record) error {
 
 // afterLedger notifies the device of a transaction the ledger just moved, and tells
 // the agent when it has something to do.
-func (c *Core) afterLedger(ctx context.Context, e *authz.Entry) {
+func (c *Core) afterLedger(e *authz.Entry) {
 	if e == nil {
 		return
 	}
@@ -167,7 +167,7 @@ func (cn *Conn) cancel(ctx context.Context, q *wire.TxCancel) error {
 		return err
 	}
 	c.m.cancel(e.State.String())
-	c.afterLedger(ctx, e)
+	c.afterLedger(e)
 	return nil
 }
 
@@ -197,7 +197,7 @@ func (c *Core) ResolveCancel(ctx context.Context, agentID, txID string, accept b
 	if err != nil {
 		return e, err
 	}
-	c.afterLedger(ctx, e)
+	c.afterLedger(e)
 	return e, nil
 }
 
@@ -211,7 +211,7 @@ func (c *Core) Settle(ctx context.Context, agentID, txID string) (*authz.Entry, 
 	if err != nil {
 		return e, err
 	}
-	c.afterLedger(ctx, e)
+	c.afterLedger(e)
 	return e, nil
 }
 
@@ -229,7 +229,7 @@ func (c *Core) Revoke(ctx context.Context, agentID, txID, reason string) (*authz
 	if err != nil {
 		return nil, err
 	}
-	c.afterLedger(ctx, e)
+	c.afterLedger(e)
 	return e, nil
 }
 
@@ -262,7 +262,7 @@ func (c *Core) settleLoop() {
 		}
 		for _, jti := range jtis {
 			if e, err := c.ledger.Get(c.ctx, jti); err == nil {
-				c.afterLedger(c.ctx, e)
+				c.afterLedger(e)
 			}
 		}
 	}

@@ -22,7 +22,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -134,7 +133,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, http.StatusBadRequest, "bad_request", "the subprotocol "+wire.Subprotocol+" is required")
 		return
 	}
-	tok := bearer(r)
+	tok := registry.BearerToken(r)
 	if tok == "" {
 		s.m.Refused.WithLabelValues(wire.CodeInvalidToken.String()).Inc()
 		problem.Write(w, http.StatusUnauthorized, wire.CodeInvalidToken.String(), "Authorization: Bearer <device token> is required")
@@ -230,13 +229,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func bearer(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
 }
 
 func offers(r *http.Request, proto string) bool {

@@ -3,57 +3,15 @@ package asr_test
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/speech/asr"
-	"github.com/earshot/earshot/speech/grammar"
+	"github.com/earshot/earshot/speech/grammar/grammartest"
 )
 
-// testGrammar builds the grammar of the reference agent's demo catalogue (read from
-// its YAML file: speech must not import gateway packages).
-func testGrammar(t testing.TB) *grammar.Grammar {
-	t.Helper()
-	raw, err := os.ReadFile("../../gateway/agent/refagent/catalog.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cat struct {
-		Merchants []struct {
-			Currency string
-			Items    []struct {
-				SKU, Name, Plural, Unit string
-				Aliases, Options        []string
-				Sizes                   map[string]int64
-			}
-		}
-	}
-	if err := yaml.Unmarshal(raw, &cat); err != nil {
-		t.Fatal(err)
-	}
-	var src grammar.Source
-	for _, m := range cat.Merchants {
-		for _, it := range m.Items {
-			si := grammar.Item{SKU: it.SKU, Name: it.Name, Plural: it.Plural, Unit: it.Unit,
-				Aliases: it.Aliases, Options: it.Options, Currency: m.Currency}
-			for s := range it.Sizes {
-				si.Sizes = append(si.Sizes, s)
-			}
-			src.Items = append(src.Items, si)
-		}
-	}
-	g, err := grammar.Build(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
-}
-
 func TestText(t *testing.T) {
-	r := asr.NewText(testGrammar(t))
+	r := asr.NewText(grammartest.Grammar(t))
 	if r.Name() != "text" {
 		t.Errorf("name %q", r.Name())
 	}

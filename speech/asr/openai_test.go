@@ -3,6 +3,7 @@ package asr_test
 import (
 	"context"
 	"errors"
+	"github.com/earshot/earshot/speech/grammar/grammartest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -77,7 +78,7 @@ func newFake(t *testing.T, status int, ctype, body string) (*fakeWhisper, *httpt
 }
 
 func TestOpenAIRequest(t *testing.T) {
-	g := testGrammar(t)
+	g := grammartest.Grammar(t)
 	f, srv := newFake(t, 200, "application/json", `{"text":" Buy two oat lattes."}`)
 	r, err := asr.NewOpenAI(asr.OpenAIConfig{BaseURL: srv.URL + "/", APIKey: "sk-test", Grammar: g})
 	if err != nil {
@@ -112,7 +113,7 @@ func TestOpenAIRequest(t *testing.T) {
 }
 
 func TestOpenAIResponses(t *testing.T) {
-	g := testGrammar(t)
+	g := grammartest.Grammar(t)
 	for _, c := range []struct {
 		name, ctype, body string
 		mode              wire.SpeechMode
@@ -142,7 +143,7 @@ func TestOpenAIResponses(t *testing.T) {
 }
 
 func TestOpenAIErrors(t *testing.T) {
-	g := testGrammar(t)
+	g := grammartest.Grammar(t)
 	big := `{"text":"` + strings.Repeat("a", asr.MaxResponse) + `"}`
 	for _, c := range []struct {
 		name, ctype, body string

@@ -5,6 +5,7 @@ package asr_test
 import (
 	"context"
 	"errors"
+	"github.com/earshot/earshot/speech/grammar/grammartest"
 	"sync"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func newSphinx(t testing.TB, g *grammar.Grammar, pool int) asr.Recognizer {
 }
 
 func TestSphinx(t *testing.T) {
-	g := testGrammar(t)
+	g := grammartest.Grammar(t)
 	r := newSphinx(t, g, 2)
 	if r.Name() != "pocketsphinx" {
 		t.Errorf("name %q", r.Name())
@@ -95,7 +96,7 @@ func TestSphinx(t *testing.T) {
 }
 
 func TestSphinxNoSpeech(t *testing.T) {
-	r := newSphinx(t, testGrammar(t), 1)
+	r := newSphinx(t, grammartest.Grammar(t), 1)
 	for name, audio := range map[string][]int16{
 		"empty":       nil,
 		"short":       make([]int16, 800),
@@ -116,7 +117,7 @@ func TestSphinxNoSpeech(t *testing.T) {
 }
 
 func TestSphinxPool(t *testing.T) {
-	g := testGrammar(t)
+	g := grammartest.Grammar(t)
 	r, err := asr.NewSphinx(asr.SphinxConfig{Grammar: g, Pool: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -158,14 +159,14 @@ func TestSphinxConfig(t *testing.T) {
 	if _, err := asr.NewSphinx(asr.SphinxConfig{}); !errors.Is(err, asr.ErrConfig) {
 		t.Errorf("no grammar: %v", err)
 	}
-	if _, err := asr.NewSphinx(asr.SphinxConfig{Grammar: testGrammar(t), Dict: "/nonexistent"}); !errors.Is(err, asr.ErrConfig) {
+	if _, err := asr.NewSphinx(asr.SphinxConfig{Grammar: grammartest.Grammar(t), Dict: "/nonexistent"}); !errors.Is(err, asr.ErrConfig) {
 		t.Errorf("no dictionary: %v", err)
 	}
 }
 
 // BenchmarkRecognize measures one command (grammar decode, phone loop, second pass).
 func BenchmarkRecognize(b *testing.B) {
-	r := newSphinx(b, testGrammar(b), 1)
+	r := newSphinx(b, grammartest.Grammar(b), 1)
 	audio := say(b, "can i get two large oat lattes please", "en-us")
 	req := asr.Request{Mode: wire.ModeCommand, Audio: audio}
 	for b.Loop() {
@@ -181,7 +182,7 @@ func BenchmarkRecognize(b *testing.B) {
 // from throughput (audio seconds per wall second) with one decoder per core.
 func BenchmarkConcurrentRealtime(b *testing.B) {
 	const pool = 2
-	r := newSphinx(b, testGrammar(b), pool)
+	r := newSphinx(b, grammartest.Grammar(b), pool)
 	audio := say(b, "buy two oat lattes and a blueberry muffin", "en-us")
 	req := asr.Request{Mode: wire.ModeCommand, Audio: audio}
 	const perOp = 2 * pool

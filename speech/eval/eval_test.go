@@ -5,6 +5,7 @@ package eval_test
 import (
 	"context"
 	"errors"
+	"github.com/earshot/earshot/speech/grammar/grammartest"
 	"strings"
 	"testing"
 
@@ -50,7 +51,7 @@ func TestAccuracy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := testGrammar(t)
+	g := grammartest.Grammar(t)
 	rec, err := asr.NewSphinx(asr.SphinxConfig{Grammar: g, Pool: 2})
 	if err != nil {
 		t.Fatal(err)

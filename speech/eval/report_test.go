@@ -3,6 +3,7 @@ package eval_test
 import (
 	"context"
 	"errors"
+	"github.com/earshot/earshot/speech/grammar/grammartest"
 	"strings"
 	"testing"
 
@@ -35,7 +36,7 @@ func TestRunTallies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := testGrammar(t)
+	g := grammartest.Grammar(t)
 	cfg := eval.Config{Recognizer: yesMan{}, Grammar: g, Synth: synth, InGrammar: 6, OutOfGrammar: 3,
 		Confirm: 4, Chatter: 2, Seed: 3, SNRs: []float64{20}, Voices: []string{"en-us", "en-gb"}}
 	rep, err := eval.Run(context.Background(), cfg)

@@ -306,7 +306,12 @@ func (a *Agent) handleCancel(ctx context.Context, tx string) {
 		State string `json:"state"`
 	}
 	body := map[string]any{"accept": true}
-	if _, err := a.call(ctx, http.MethodPost, "/v1/transactions/"+tx+"/cancellation", "cancel-"+tx, body, &out); err != nil {
+	_, err := a.call(ctx, http.MethodPost, "/v1/transactions/"+tx+"/cancellation", "cancel-"+tx, body, &out)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Code == "cancelled" {
+		err, out.State = nil, "cancelled" // an accept delivered twice (after a restart): done already
+	}
+	if err != nil {
 		a.stats.failures.Add(1)
 		a.log.Warn("accepting a cancellation failed", "tx", tx, "err", err)
 		return
