@@ -34,6 +34,7 @@ type Client struct {
 	mu      sync.Mutex
 	live    link          // the current transport link, nil between links
 	up      link          // live while a session is up (hello.ok arrived), else nil
+	gen     uint64        // counts the sessions sessionUp opened: utterances remember theirs
 	ready   chan struct{} // closed while up != nil or down != nil
 	down    error         // why the client stopped for good
 	session string
@@ -54,7 +55,7 @@ type Client struct {
 	// (at most maxRecent): a session can end with one in flight (a broker that dies
 	// takes what it had not delivered), so each new session sends them again, and the
 	// gateway deduplicates them by id. Guarded by recentMu.
-	unanswered []string
+	unanswered []pendingSay
 
 	streamID  atomic.Uint32 // the last uplink audio stream id
 	resultsMu sync.Mutex
@@ -163,23 +164,31 @@ func (c *Client) Say(ctx context.Context, text string) (msgID string, err error)
 	if err != nil {
 		return "", fmt.Errorf("client: say: %w", err)
 	}
-	l, err := c.upLink(ctx)
+	l, gen, err := c.upSession(ctx)
 	if err != nil {
 		return "", fmt.Errorf("client: say: %w", err)
 	}
 	c.remember(id, frame)
-	c.await(id)
+	c.await(id, gen)
 	if err := l.write(ctx, frame); err != nil && !(c.cfg.Reconnect && ctx.Err() == nil && c.ctx.Err() == nil) {
 		return "", fmt.Errorf("client: say: %w", err)
 	}
 	return id, nil
 }
 
-// await notes an utterance the gateway has not answered yet.
-func (c *Client) await(id string) {
+// pendingSay is an utterance the gateway has not answered, with the session it was
+// written in.
+type pendingSay struct {
+	id  string
+	gen uint64
+}
+
+// await notes an utterance, written in session gen, that the gateway has not answered
+// yet.
+func (c *Client) await(id string, gen uint64) {
 	c.recentMu.Lock()
 	defer c.recentMu.Unlock()
-	c.unanswered = append(c.unanswered, id)
+	c.unanswered = append(c.unanswered, pendingSay{id, gen})
 	if len(c.unanswered) > maxRecent {
 		c.unanswered = c.unanswered[1:]
 	}
@@ -192,14 +201,22 @@ func (c *Client) answered(ref string) {
 	}
 	c.recentMu.Lock()
 	defer c.recentMu.Unlock()
-	c.unanswered = slices.DeleteFunc(c.unanswered, func(id string) bool { return id == ref })
+	c.unanswered = slices.DeleteFunc(c.unanswered, func(p pendingSay) bool { return p.id == ref })
 }
 
-// pending returns the unanswered utterances.
-func (c *Client) pending() []string {
+// pending returns the unanswered utterances written before session gen: those written
+// in it are on their way already, and sending them again would only earn a second
+// answer.
+func (c *Client) pending(gen uint64) []string {
 	c.recentMu.Lock()
 	defer c.recentMu.Unlock()
-	return slices.Clone(c.unanswered)
+	var ids []string
+	for _, p := range c.unanswered {
+		if p.gen < gen {
+			ids = append(ids, p.id)
+		}
+	}
+	return ids
 }
 
 // Confirm answers a prompt with the user's decision, verified with method m. It
@@ -290,20 +307,26 @@ func (c *Client) send(ctx context.Context, id string, b wire.Body) error {
 // upLink returns the link of the current session, waiting for one while the client
 // reconnects.
 func (c *Client) upLink(ctx context.Context) (link, error) {
+	l, _, err := c.upSession(ctx)
+	return l, err
+}
+
+// upSession is upLink that also returns the session's generation (see sessionUp).
+func (c *Client) upSession(ctx context.Context) (link, uint64, error) {
 	for {
 		c.mu.Lock()
-		l, ready, down := c.up, c.ready, c.down
+		l, gen, ready, down := c.up, c.gen, c.ready, c.down
 		c.mu.Unlock()
 		if down != nil {
-			return nil, down
+			return nil, 0, down
 		}
 		if l != nil {
-			return l, nil
+			return l, gen, nil
 		}
 		select {
 		case <-ready:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for a connection: %w", ctx.Err())
+			return nil, 0, fmt.Errorf("waiting for a connection: %w", ctx.Err())
 		}
 	}
 }
@@ -372,6 +395,7 @@ func (c *Client) sessionUp(l link) bool {
 		return false
 	}
 	c.up = l
+	c.gen++
 	close(c.ready)
 	return true
 }

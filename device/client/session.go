@@ -337,8 +337,11 @@ func (c *Client) noteRetry(se *sessionEnd) {
 // (protocol §2, MQTT: "send hello (resume), then retry the message"). The gateway
 // deduplicates utterances by id; confirms and acks are idempotent.
 func (c *Client) retry(l link) {
+	c.mu.Lock()
+	gen := c.gen
+	c.mu.Unlock()
 	ids := c.retryIDs
-	for _, id := range c.pending() {
+	for _, id := range c.pending(gen) {
 		if !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
