@@ -10,7 +10,8 @@
 //
 // The gateway looks the device up by kid, checks the signature with the enrolled key,
 // the audience, the expiry (at most MaxTokenTTL after iat) and that the nonce was not
-// used before. Standard library only.
+// used before. PIN keys (pin.go) use scrypt from golang.org/x/crypto; the rest is the
+// standard library.
 package identity
 
 import (

@@ -29,12 +29,16 @@ const (
 	CodeWrongDevice         Code = 1015 // the challenge belongs to another device or session
 	CodeMethodNotAllowed    Code = 1016 // this verification method is not allowed for the prompt
 	CodeNotCancellable      Code = 1017 // the transaction cannot be cancelled (any more)
+	CodeBadPIN              Code = 1018 // the PIN was wrong; the error says how many tries are left
+	CodePINLocked           Code = 1019 // the PIN was wrong too often: the transaction is closed
 	CodeNotUnderstood       Code = 1020 // the utterance did not parse into a purchase
 	CodeRefused             Code = 1021 // a risk rule refused the purchase
 	CodeBadAmount           Code = 1022 // an amount is not an integer in minor units
 	CodeUnsupportedCurrency Code = 1023 // not an ISO 4217 code
 	CodeSpeechUnavailable   Code = 1024 // the gateway has no speech recogniser: send text
 	CodeNoStream            Code = 1025 // an audio frame or audio.end for a stream that is not open
+	CodeNoPIN               Code = 1026 // the prompt needs a PIN and the user has none: set one on the phone
+	CodeNoPhone             Code = 1027 // the prompt needs the user's phone and none is enrolled
 )
 
 // Temporary errors (2000-2999): retry later.
@@ -73,8 +77,9 @@ var codeNames = map[Code]string{
 	CodeChallengeMismatch: "challenge_mismatch", CodeBadSignature: "bad_signature",
 	CodeChallengeExpired: "challenge_expired", CodeAlreadyDecided: "already_decided",
 	CodeWrongDevice: "wrong_device", CodeMethodNotAllowed: "method_not_allowed",
-	CodeNotCancellable: "not_cancellable",
-	CodeNotUnderstood:  "not_understood", CodeRefused: "refused", CodeBadAmount: "bad_amount",
+	CodeNotCancellable: "not_cancellable", CodeBadPIN: "bad_pin", CodePINLocked: "pin_locked",
+	CodeNoPIN: "no_pin", CodeNoPhone: "no_phone",
+	CodeNotUnderstood: "not_understood", CodeRefused: "refused", CodeBadAmount: "bad_amount",
 	CodeUnsupportedCurrency: "unsupported_currency", CodeSpeechUnavailable: "speech_unavailable", CodeNoStream: "no_stream",
 	CodeInternal:    "internal",
 	CodeUnavailable: "unavailable", CodeRateLimited: "rate_limited", CodeAgentUnavailable: "agent_unavailable",

@@ -50,12 +50,14 @@ const (
 	TypeError          Type = "error"           // gateway -> device
 	TypePing           Type = "ping"            // either way
 	TypePong           Type = "pong"            // either way
+	TypePINSet         Type = "pin.set"         // device (phone) -> gateway, the user's PIN key
+	TypePINSetOK       Type = "pin.set.ok"      // gateway -> device
 )
 
 var knownTypes = map[Type]bool{
 	TypeHello: true, TypeHelloOK: true, TypeUtterance: true, TypeConfirmRequest: true,
 	TypeConfirm: true, TypeTxResult: true, TypeTxStatus: true, TypeTxCancel: true, TypeAck: true,
-	TypeError: true, TypePing: true, TypePong: true,
+	TypeError: true, TypePing: true, TypePong: true, TypePINSet: true, TypePINSetOK: true,
 	TypeAudioStart: true, TypeAudioEnd: true, TypeSpeechResult: true, TypePromptAudio: true, TypeTurnMetrics: true,
 }
 
@@ -187,6 +189,10 @@ func NewBody(t Type) Body {
 		return new(TxStatus)
 	case TypeTxCancel:
 		return new(TxCancel)
+	case TypePINSet:
+		return new(PINSet)
+	case TypePINSetOK:
+		return new(PINSetOK)
 	case TypeAck:
 		return new(Ack)
 	case TypeError:

@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -31,6 +32,8 @@ const (
 	gConfirm   = "msg_01JPB5Q8AC2E4G6J8L0N2Q4S6U"
 	gStatus    = "msg_01JPB5QF1B3D5F7H9K1M3P5R7T"
 	gCancel    = "msg_01JPB5QH3D5F7H9K1M3P5R7T9V"
+	gPINSet    = "msg_01JPB5QJ8C4E6G8J0L2N4Q6S8U"
+	gPINSalt   = "c2FsdC1mb3ItYWxpY2UtMDAwMQ" // "salt-for-alice-0001"
 	// gConfirmAgain is a confirm re-sent under a new id after a reconnect.
 	gConfirmAgain = "msg_01JPB5QD9Z1B3D5F7H9K1M3P5R"
 	gAck          = "msg_01JPB5Q4XW6Y8A0C2E4G6J8L0N"
@@ -133,6 +136,8 @@ func goldenMessages(t *testing.T) []goldenMsg {
 		}},
 		{up(gStatus, 9*time.Second), &wire.TxStatus{Tx: gTx}},
 		{up(gCancel, 12*time.Second), &wire.TxCancel{Tx: gTx, Reason: "cancel my order"}},
+		{up(gPINSet, 13*time.Second), &wire.PINSet{Salt: gPINSalt, Pub: pinPub(t, "1234", gPINSalt)}},
+		{down(gSeq+3, 13*time.Second+50*time.Millisecond), &wire.PINSetOK{Ref: gPINSet}},
 		{wire.Envelope{Device: dev, Session: gSession, TS: ms(gNow.Add(8*time.Second + 10*time.Millisecond))}, &wire.Error{
 			Code: wire.CodeAlreadyDecided, Message: "this purchase was already decided", Retry: wire.CodeAlreadyDecided.Retryable(),
 			Ref: gConfirmAgain, Tx: gTx,
@@ -140,6 +145,16 @@ func goldenMessages(t *testing.T) []goldenMsg {
 		{up(gPing, 20*time.Second), &wire.Ping{}},
 		{down(0, 20*time.Second+5*time.Millisecond), &wire.Pong{}},
 	}
+}
+
+// pinPub is the public PIN key of pin with salt.
+func pinPub(t *testing.T, pin, salt string) string {
+	t.Helper()
+	k, err := identity.PINKey(pin, salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return identity.EncodePublic(k.Public().(ed25519.PublicKey))
 }
 
 // goldenFrames encodes the golden messages as pretty-printed frames.

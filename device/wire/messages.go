@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -58,6 +60,24 @@ type ConfirmRequest struct {
 	Methods []Method `json:"methods"` // verification methods the gateway accepts
 	// Ref is the id of the utterance the transaction came from, when there was one.
 	Ref string `json:"ref,omitempty"`
+	// Binding is set when the approval is on the user's phone (MethodPhone): the short
+	// code BindingCode(Hash), shown on both the device that asked and the phone, so the
+	// user approves the purchase they made. A phone receives the prompt of another
+	// device (Terms.Device) with it; it checks the code itself.
+	Binding string `json:"binding,omitempty"`
+	// PINSalt is set when MethodPIN is allowed: the user's PIN salt, base64url, from
+	// which the device derives the PIN key (identity.PINKey) that signs Confirm.PINSig.
+	PINSalt string `json:"pin_salt,omitempty"`
+}
+
+// BindingCode is the four-digit binding message of a prompt with terms hash h: the
+// first four bytes of the hash, big-endian, modulo 10000. Both devices compute it.
+func BindingCode(h string) string {
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil || len(b) < 4 {
+		return ""
+	}
+	return fmt.Sprintf("%04d", binary.BigEndian.Uint32(b)%10000)
 }
 
 // Decision is the user's answer to a prompt.
@@ -96,6 +116,10 @@ type Confirm struct {
 	Decision Decision `json:"decision"`
 	Method   Method   `json:"method"`
 	Sig      string   `json:"sig"` // base64url Ed25519 signature over SigningInput
+	// PINSig is, with MethodPIN, a second signature over SigningInput, by the key
+	// derived from the PIN the user typed and the prompt's PINSalt. The PIN itself
+	// never leaves the device.
+	PINSig string `json:"pin_sig,omitempty"`
 }
 
 // ConfirmContext prefixes every signed confirmation, so a signature made for earshot
@@ -164,6 +188,19 @@ type TxCancel struct {
 	Reason string `json:"reason,omitempty"` // what the user said, for the merchant
 }
 
+// PINSet sets the user's PIN, from the user's phone: the device picks a random salt,
+// derives the PIN key (identity.PINKey) and sends only the salt and the key's public
+// half. The gateway answers with PINSetOK, or an error naming the message.
+type PINSet struct {
+	Salt string `json:"salt"` // base64url, 16 to 64 bytes
+	Pub  string `json:"pub"`  // base64url Ed25519 public key
+}
+
+// PINSetOK acknowledges a PINSet.
+type PINSetOK struct {
+	Ref string `json:"ref"` // the PINSet's message id
+}
+
 // TxStatus asks for a transaction's current state.
 type TxStatus struct {
 	Tx string `json:"tx"`
@@ -188,6 +225,8 @@ func (*Confirm) Type() Type        { return TypeConfirm }
 func (*TxResult) Type() Type       { return TypeTxResult }
 func (*TxStatus) Type() Type       { return TypeTxStatus }
 func (*TxCancel) Type() Type       { return TypeTxCancel }
+func (*PINSet) Type() Type         { return TypePINSet }
+func (*PINSetOK) Type() Type       { return TypePINSetOK }
 func (*Ack) Type() Type            { return TypeAck }
 func (*Error) Type() Type          { return TypeError }
 func (*Ping) Type() Type           { return TypePing }
@@ -211,7 +250,8 @@ func (u *Utterance) Validate() error {
 
 func (c *ConfirmRequest) Validate() error {
 	if err := firstErr(id("tx", c.Tx), id("hash", c.Hash), maxLen("ref", c.Ref, MaxIDBytes),
-		required("text", c.Text), maxLen("text", c.Text, MaxTextBytes)); err != nil {
+		required("text", c.Text), maxLen("text", c.Text, MaxTextBytes), maxLen("binding", c.Binding, 16),
+		maxLen("pin_salt", c.PINSalt, 128)); err != nil {
 		return err
 	}
 	if len(c.Methods) == 0 || len(c.Methods) > 5 {
@@ -226,7 +266,8 @@ func (c *ConfirmRequest) Validate() error {
 }
 
 func (c *Confirm) Validate() error {
-	if err := firstErr(id("tx", c.Tx), id("hash", c.Hash), required("sig", c.Sig), maxLen("sig", c.Sig, 128)); err != nil {
+	if err := firstErr(id("tx", c.Tx), id("hash", c.Hash), required("sig", c.Sig), maxLen("sig", c.Sig, 128),
+		maxLen("pin_sig", c.PINSig, 128)); err != nil {
 		return err
 	}
 	if c.Decision != DecisionApprove && c.Decision != DecisionDecline {
@@ -248,6 +289,26 @@ func (r *TxResult) Validate() error {
 }
 
 func (s *TxStatus) Validate() error { return id("tx", s.Tx) }
+
+// Salt and key sizes of a PINSet, decoded.
+const (
+	MinPINSaltBytes = 16
+	MaxPINSaltBytes = 64
+)
+
+func (p *PINSet) Validate() error {
+	salt, err := base64.RawURLEncoding.DecodeString(p.Salt)
+	if err != nil || len(salt) < MinPINSaltBytes || len(salt) > MaxPINSaltBytes {
+		return fmt.Errorf("salt: want %d to %d bytes of unpadded base64url", MinPINSaltBytes, MaxPINSaltBytes)
+	}
+	pub, err := base64.RawURLEncoding.DecodeString(p.Pub)
+	if err != nil || len(pub) != 32 {
+		return errors.New("pub: want a 32-byte Ed25519 public key in unpadded base64url")
+	}
+	return nil
+}
+
+func (p *PINSetOK) Validate() error { return id("ref", p.Ref) }
 func (c *TxCancel) Validate() error {
 	return firstErr(id("tx", c.Tx), maxLen("reason", c.Reason, MaxTextBytes))
 }

@@ -62,13 +62,103 @@ func ValidCurrency(c string) error {
 // Kind is the kind of consent.
 type Kind string
 
-// Consent kinds. Protocol v1 issues one-off consents; the others are reserved names.
+// Consent kinds. What each means for Terms.Total and Terms.Conditions:
+//
+//	one_off       pay Total once, now; Conditions.TipCap may allow a tip afterwards
+//	price_target  pay at most Total once, when the price is met, until Conditions.Until
+//	recurring     pay at most Total each time, at most PeriodCap per Every period and
+//	              Times times in all (0: no count), until Conditions.Until
+//	tip           pay Total once as a tip on the transaction Conditions.Parent
 const (
 	KindOneOff      Kind = "one_off"
 	KindPriceTarget Kind = "price_target"
 	KindRecurring   Kind = "recurring"
 	KindTip         Kind = "tip"
 )
+
+// Period is a recurring consent's period.
+type Period string
+
+// Periods. A month is a calendar month in UTC counted from the consent; a week is 7
+// days; a day is 24 hours.
+const (
+	PeriodDay   Period = "day"
+	PeriodWeek  Period = "week"
+	PeriodMonth Period = "month"
+)
+
+// MaxTimes is the most payments a recurring consent may allow.
+const MaxTimes = 1000
+
+// Conditions are the parts of a consent beyond one payment now (see Kind). They are
+// part of the signed terms.
+type Conditions struct {
+	// Until is when a price target or recurring consent lapses, Unix milliseconds.
+	Until int64 `json:"until,omitempty"`
+	// Every, Times and PeriodCap bound a recurring consent.
+	Every     Period `json:"every,omitempty"`
+	Times     int    `json:"times,omitempty"`
+	PeriodCap Amount `json:"period_cap,omitempty"`
+	// TipCap is, on a one-off consent, the most the user lets the merchant add as a
+	// tip afterwards without asking again.
+	TipCap Amount `json:"tip_cap,omitempty"`
+	// Parent is, on a tip, the transaction it tips.
+	Parent string `json:"parent,omitempty"`
+}
+
+// validate checks the conditions against the kind and the terms' total and expiry.
+func (c *Conditions) validate(k Kind, total Amount, expiresAt int64) error {
+	if c == nil {
+		switch k {
+		case KindPriceTarget, KindRecurring, KindTip:
+			return fmt.Errorf("terms.conditions: required for kind %s", k)
+		}
+		return nil
+	}
+	if err := firstErr(c.PeriodCap.validate("terms.conditions.period_cap"), c.TipCap.validate("terms.conditions.tip_cap"),
+		maxLen("terms.conditions.parent", c.Parent, MaxIDBytes)); err != nil {
+		return err
+	}
+	if c.Until < 0 || c.Times < 0 || c.Times > MaxTimes {
+		return fmt.Errorf("terms.conditions: until %d, times %d: want until >= 0, times 0 to %d", c.Until, c.Times, MaxTimes)
+	}
+	recurring := c.Every != "" || c.Times != 0 || c.PeriodCap != 0
+	only := func(allowed string, extra bool) error {
+		if extra {
+			return fmt.Errorf("terms.conditions: kind %s takes only %s", k, allowed)
+		}
+		return nil
+	}
+	switch k {
+	case KindOneOff:
+		return only("tip_cap", c.Until != 0 || recurring || c.Parent != "")
+	case KindTip:
+		if c.Parent == "" {
+			return errors.New("terms.conditions.parent: required for a tip")
+		}
+		return firstErr(id("terms.conditions.parent", c.Parent), only("parent", c.Until != 0 || recurring || c.TipCap != 0))
+	case KindPriceTarget:
+		if err := only("until", recurring || c.TipCap != 0 || c.Parent != ""); err != nil {
+			return err
+		}
+	case KindRecurring:
+		if err := only("until, every, times and period_cap", c.TipCap != 0 || c.Parent != ""); err != nil {
+			return err
+		}
+		switch c.Every {
+		case PeriodDay, PeriodWeek, PeriodMonth:
+		default:
+			return fmt.Errorf("terms.conditions.every: %q, want day, week or month", c.Every)
+		}
+		if c.PeriodCap < total {
+			return fmt.Errorf("terms.conditions.period_cap: %d is less than one payment of %d", c.PeriodCap, total)
+		}
+	}
+	if c.Until <= expiresAt {
+		return fmt.Errorf("terms.conditions.until: %d, want after the prompt expires (%d)", c.Until, expiresAt)
+	}
+	return nil
+}
 
 func (k Kind) valid() bool {
 	switch k {
@@ -104,6 +194,8 @@ type Terms struct {
 	Total    Amount   `json:"total"`
 	Currency string   `json:"currency"`
 	Kind     Kind     `json:"kind"`
+	// Conditions are required by the kinds price_target, recurring and tip.
+	Conditions *Conditions `json:"conditions,omitempty"`
 	// ExpiresAt is when the prompt lapses, Unix milliseconds.
 	ExpiresAt int64  `json:"expires_at"`
 	Nonce     string `json:"nonce"`
@@ -122,6 +214,9 @@ func (t *Terms) Validate() error {
 	}
 	if t.ExpiresAt <= 0 {
 		return errors.New("terms.expires_at: required")
+	}
+	if err := t.Conditions.validate(t.Kind, t.Total, t.ExpiresAt); err != nil {
+		return err
 	}
 	if len(t.Items) == 0 || len(t.Items) > MaxItems {
 		return fmt.Errorf("terms.items: %d given, want 1 to %d", len(t.Items), MaxItems)

@@ -182,9 +182,19 @@ func TestTermsValidateAccepts(t *testing.T) {
 		}},
 		{"eight options", func(t *wire.Terms) { t.Items[0].Options = make([]string, 8) }},
 		{"yen", func(t *wire.Terms) { t.Currency = "JPY" }},
-		{"price target", func(t *wire.Terms) { t.Kind = wire.KindPriceTarget }},
-		{"recurring", func(t *wire.Terms) { t.Kind = wire.KindRecurring }},
-		{"tip", func(t *wire.Terms) { t.Kind = wire.KindTip }},
+		{"price target", func(t *wire.Terms) {
+			t.Kind, t.Conditions = wire.KindPriceTarget, &wire.Conditions{Until: t.ExpiresAt + 86400000}
+		}},
+		{"recurring", func(t *wire.Terms) {
+			t.Kind, t.Conditions = wire.KindRecurring, &wire.Conditions{Until: t.ExpiresAt + 1, Every: wire.PeriodWeek,
+				Times: 4, PeriodCap: t.Total}
+		}},
+		{"recurring without a count", func(t *wire.Terms) {
+			t.Kind, t.Conditions = wire.KindRecurring, &wire.Conditions{Until: t.ExpiresAt + 1, Every: wire.PeriodMonth,
+				PeriodCap: 2 * t.Total}
+		}},
+		{"tip", func(t *wire.Terms) { t.Kind, t.Conditions = wire.KindTip, &wire.Conditions{Parent: "tx_parent"} }},
+		{"one-off with a tip cap", func(t *wire.Terms) { t.Conditions = &wire.Conditions{TipCap: 300} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,6 +204,81 @@ func TestTermsValidateAccepts(t *testing.T) {
 				t.Errorf("Validate: %v", err)
 			}
 		})
+	}
+}
+
+func TestTermsConditionsRefused(t *testing.T) {
+	week := func(t *wire.Terms) *wire.Conditions {
+		return &wire.Conditions{Until: t.ExpiresAt + 1, Every: wire.PeriodWeek, Times: 4, PeriodCap: t.Total}
+	}
+	tests := []struct {
+		name, want string
+		mut        func(t *wire.Terms)
+	}{
+		{"price target without conditions", "required for kind price_target", func(t *wire.Terms) { t.Kind = wire.KindPriceTarget }},
+		{"recurring without conditions", "required for kind recurring", func(t *wire.Terms) { t.Kind = wire.KindRecurring }},
+		{"tip without conditions", "required for kind tip", func(t *wire.Terms) { t.Kind = wire.KindTip }},
+		{"tip without parent", "parent: required", func(t *wire.Terms) { t.Kind, t.Conditions = wire.KindTip, &wire.Conditions{} }},
+		{"price target that ends before the prompt", "until", func(t *wire.Terms) {
+			t.Kind, t.Conditions = wire.KindPriceTarget, &wire.Conditions{Until: t.ExpiresAt}
+		}},
+		{"price target with a period", "takes only until", func(t *wire.Terms) {
+			t.Kind, t.Conditions = wire.KindPriceTarget, week(t)
+		}},
+		{"recurring without a period", "every", func(t *wire.Terms) {
+			t.Kind, t.Conditions = wire.KindRecurring, week(t)
+			t.Conditions.Every = "fortnight"
+		}},
+		{"recurring period cap under one payment", "less than one payment", func(t *wire.Terms) {
+			t.Kind, t.Conditions = wire.KindRecurring, week(t)
+			t.Conditions.PeriodCap = t.Total - 1
+		}},
+		{"recurring too many times", "times", func(t *wire.Terms) {
+			t.Kind, t.Conditions = wire.KindRecurring, week(t)
+			t.Conditions.Times = wire.MaxTimes + 1
+		}},
+		{"recurring with a tip cap", "takes only", func(t *wire.Terms) {
+			t.Kind, t.Conditions = wire.KindRecurring, week(t)
+			t.Conditions.TipCap = 1
+		}},
+		{"one-off until", "takes only tip_cap", func(t *wire.Terms) { t.Conditions = &wire.Conditions{Until: t.ExpiresAt + 1} }},
+		{"negative tip cap", "tip_cap", func(t *wire.Terms) { t.Conditions = &wire.Conditions{TipCap: -1} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			terms := validTerms()
+			tt.mut(&terms)
+			err := terms.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate = %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestBindingCode(t *testing.T) {
+	terms := validTerms()
+	h, err := terms.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := wire.BindingCode(h)
+	if len(code) != 4 || strings.Trim(code, "0123456789") != "" {
+		t.Fatalf("BindingCode = %q, want four digits", code)
+	}
+	terms.Total++
+	terms.Items[0].UnitAmount++
+	terms.Items[0].Qty = 1
+	terms.Total = terms.Items[0].UnitAmount
+	for _, it := range terms.Items[1:] {
+		terms.Total += it.UnitAmount * wire.Amount(it.Qty)
+	}
+	h2, _ := terms.Hash()
+	if wire.BindingCode(h2) == code && h2 != h {
+		t.Logf("different terms share the code %s (1 in 10000)", code)
+	}
+	if wire.BindingCode("!!") != "" || wire.BindingCode("") != "" {
+		t.Fatal("BindingCode of a malformed hash is not empty")
 	}
 }
 
