@@ -13,6 +13,23 @@
 //	Ledger.Redeem(ctx, request)               issued -> redeemed, once, idempotently
 //	Ledger.Revoke(ctx, jti, reason)           issued -> revoked ("cancel my order")
 //
+// # Kinds
+//
+// The terms' kind (wire.Kind) and conditions become the mandate's Kind and Constraints;
+// the Ledger enforces them (docs/mandates.md has the table):
+//
+//	one_off       one redemption of at most AmountCap until exp (now + ttl)
+//	price_target  the same until the consent's Until; the cap is checked against the
+//	              amount charged, never the agent's word that the price was met
+//	recurring     one payment per redemption, each at most AmountCap, at most PeriodCap
+//	              per Every period (anchored at nbf) and Times in all (CodeOverPeriodCap,
+//	              CodeExhausted), until Until; the last payment makes it redeemed
+//	tip           one redemption while its parent mandate is paid (CodeParentNotPaid)
+//
+// price_target and recurring mandates live at most MaxOpenValidity. A tip is bounded
+// either by a fresh consent (ClaimsFor, Record) or by the parent's TipCap without one
+// (TipClaims, RecordTip with underCap; TipAllowance tells what is left).
+//
 // # Mandates
 //
 // A mandate is a compact JWS (RFC 7515) signed with ES256 (ECDSA P-256, SHA-256), with
@@ -28,7 +45,8 @@
 // The ledger writes two kinds of keys through kv.Txn (gateway/store documents them too):
 //
 //	ledger/<jti>                            JSON Entry: the claims, the state, the
-//	                                        redemption once redeemed
+//	                                        redemption once redeemed (a subscription's
+//	                                        payments), the tips taken from its tip cap
 //	idem/<agent>/<hex sha256 of the key>    JSON IdemRecord: the hash of the request
 //	                                        body and the answer given to it
 //

@@ -31,6 +31,10 @@ const (
 	CodeAlreadySettled                // the payment was settled
 	CodeSuperseded                    // a newer consent replaced the mandate
 	CodeNotCancelling                 // there is no cancellation to answer
+	CodeOverPeriodCap                 // a recurring mandate's period cap would be exceeded
+	CodeExhausted                     // a recurring mandate's payments are all made
+	CodeParentNotPaid                 // a tip's parent mandate is not redeemed or settled
+	CodeOverTipCap                    // the tip is over what is left of the parent's tip cap
 )
 
 var codeNames = [...]string{
@@ -41,7 +45,8 @@ var codeNames = [...]string{
 	CodeBadRequest: "bad_request", CodeCancelWindowOpen: "cancel_window_open",
 	CodeCancelWindowClosed: "cancel_window_closed", CodeCancelPending: "cancel_pending",
 	CodeCancelled: "cancelled", CodeAlreadySettled: "already_settled", CodeSuperseded: "superseded",
-	CodeNotCancelling: "not_cancelling",
+	CodeNotCancelling: "not_cancelling", CodeOverPeriodCap: "over_period_cap", CodeExhausted: "exhausted",
+	CodeParentNotPaid: "parent_not_paid", CodeOverTipCap: "over_tip_cap",
 }
 
 // String returns the code's snake_case name, or "code_N" for a code this version does
@@ -80,11 +85,12 @@ func (c ErrorCode) HTTPStatus() int {
 	case CodeNotFound:
 		return 404 // Not Found
 	case CodeAlreadyRedeemed, CodeInFlight, CodeCancelWindowOpen, CodeCancelWindowClosed, CodeCancelPending,
-		CodeAlreadySettled, CodeNotCancelling:
+		CodeAlreadySettled, CodeNotCancelling, CodeParentNotPaid:
 		return 409 // Conflict
-	case CodeMandateExpired, CodeRevoked, CodeCancelled, CodeSuperseded:
+	case CodeMandateExpired, CodeRevoked, CodeCancelled, CodeSuperseded, CodeExhausted:
 		return 410 // Gone
-	case CodeOverCap, CodePayeeMismatch, CodeCurrencyMismatch, CodeIdempotencyConflict:
+	case CodeOverCap, CodePayeeMismatch, CodeCurrencyMismatch, CodeIdempotencyConflict, CodeOverPeriodCap,
+		CodeOverTipCap:
 		return 422 // Unprocessable Content
 	}
 	return 500 // Internal Server Error

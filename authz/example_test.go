@@ -114,3 +114,54 @@ func ExampleLedger_Redeem() {
 	// true true
 	// already_redeemed
 }
+
+func ExampleLedger_RecordTip() {
+	ctx := context.Background()
+	key, _ := authz.GenerateSigningKey(nil, now)
+	keys, _ := authz.NewKeySet(key)
+	store := kv.NewMemory()
+	ledger, _ := authz.NewLedger(authz.LedgerConfig{
+		Store: store, Keys: keys, Issuer: "https://gw.example",
+		Now: func() time.Time { return now },
+	})
+
+	// The user approved two lattes and up to USD 2.00 of tips afterwards.
+	t := terms("dev_example")
+	t.Conditions = &wire.Conditions{TipCap: 200}
+	ch, _ := authz.NewChallenge(t, []wire.Method{wire.MethodTap}, now)
+	parent, _ := authz.ClaimsFor(&ch, "usr_1", "agent_ref", "https://gw.example", now, 0, nil)
+	token, _ := keys.Sign(parent)
+	if err := store.Update(ctx, func(txn kv.Txn) error { return ledger.Record(txn, parent) }); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if _, _, err := ledger.Redeem(ctx, authz.RedeemRequest{Agent: "agent_ref", Token: token, Amount: 950,
+		Currency: "USD", Payee: "m_luckin", IdempotencyKey: "order-1"}); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// "Add a dollar fifty tip": no new prompt, the parent's consent covers it.
+	tip := func(tx string, amount wire.Amount) error {
+		c, err := authz.TipClaims(parent, tx, amount, "https://gw.example", now, 0, nil)
+		if err != nil {
+			return err
+		}
+		return store.Update(ctx, func(txn kv.Txn) error { return ledger.RecordTip(txn, c, true) })
+	}
+	fmt.Println(tip("tx_tip1", 150))
+	err := store.View(ctx, func(txn kv.Txn) error {
+		left, err := ledger.TipAllowance(txn, parent.ID)
+		fmt.Println("left:", wire.Money(left, "USD"))
+		return err
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(authz.CodeOf(tip("tx_tip2", 100)))
+	// Output:
+	// <nil>
+	// left: USD 0.50
+	// over_tip_cap
+}

@@ -135,11 +135,25 @@ func newFixture(t testing.TB, mutate func(*LedgerConfig)) *fixture {
 // to agent and valid for ttl.
 func (f *fixture) issue(t testing.TB, agent string, ttl time.Duration) (string, Claims) {
 	t.Helper()
+	return f.issueWith(t, agent, ttl, nil, nil)
+}
+
+// issueWith is issue with the terms changed by terms (a kind and its conditions) and
+// the claims by claims (a tip's parent) before they are signed and recorded; either
+// may be nil.
+func (f *fixture) issueWith(t testing.TB, agent string, ttl time.Duration, terms func(*wire.Terms), claims func(*Claims)) (string, Claims) {
+	t.Helper()
 	f.n++
-	ch := newChallenge(t, testTerms(f.device.DeviceID(), fmt.Sprintf("tx_%d", f.n)))
-	c, err := ClaimsFor(ch, testUser, agent, testIssuer, f.clock.Now(), ttl, nil)
+	tt := testTerms(f.device.DeviceID(), fmt.Sprintf("tx_%d", f.n))
+	if terms != nil {
+		terms(&tt)
+	}
+	c, err := ClaimsFor(newChallenge(t, tt), testUser, agent, testIssuer, f.clock.Now(), ttl, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if claims != nil {
+		claims(&c)
 	}
 	tok, err := f.keys.Sign(c)
 	if err != nil {

@@ -94,8 +94,14 @@ type Entry struct {
 	// Supersedes and SupersededBy link the mandates of a modification.
 	Supersedes   string `json:"supersedes,omitempty"`
 	SupersededBy string `json:"superseded_by,omitempty"`
-	// Receipts are the signed receipts of every transition, oldest first (see Receipt).
+	// Receipts are the signed receipts of every transition, oldest first (see Receipt),
+	// and of every payment of a recurring mandate.
 	Receipts []string `json:"receipts,omitempty"`
+	// Payments are a recurring mandate's payments, oldest first; Redemption is the
+	// latest of them.
+	Payments []Redemption `json:"payments,omitempty"`
+	// Tipped is how much of the mandate's TipCap tips recorded under it have used.
+	Tipped wire.Amount `json:"tipped,omitempty"`
 }
 
 // Redemption is the receipt of a successful redemption.
@@ -189,13 +195,16 @@ type LedgerConfig struct {
 	Rand io.Reader
 	// OnRedeem, if set, runs inside the redemption transaction (the same kv.Txn) after
 	// the ledger's checks passed and the entry was written as redeemed; an error aborts
-	// the whole redemption. The gateway uses it to move its own transaction record and
-	// enqueue the device's tx.result atomically with the ledger write. Like any
-	// transaction body it may run more than once and must have no other effects.
+	// the whole redemption. It runs for every payment of a recurring mandate too: for
+	// all but the last the entry stays issued, with e.Redemption the payment. The
+	// gateway uses it to move its own transaction record and enqueue the device's
+	// tx.result atomically with the ledger write. Like any transaction body it may run
+	// more than once and must have no other effects.
 	OnRedeem func(txn kv.Txn, e *Entry) error
 	// OnTransition, if set, runs inside the transaction of every state change (after
-	// OnRedeem for a redemption), with the entry in its new state and the state it
-	// left; an error aborts the change. The gateway writes the audit record and tells
+	// OnRedeem for a redemption; not for a recurring payment that leaves the mandate
+	// issued), with the entry in its new state and the state it left; an error aborts
+	// the change. The gateway writes the audit record and tells
 	// the device and the agent from it. Like OnRedeem it may run more than once.
 	OnTransition func(txn kv.Txn, e *Entry, from State) error
 	// CancelWindow is how long after a redemption the user may still cancel: the
@@ -243,22 +252,32 @@ func NewLedger(cfg LedgerConfig) (*Ledger, error) {
 // Record writes a freshly issued mandate, in state issued, inside the caller's
 // transaction: the gateway records it in the same transaction that moves its own
 // transaction to "mandated". A jti the ledger already holds is refused with
-// ErrMandateExists.
+// ErrMandateExists. A tip is recorded as by RecordTip(txn, c, false).
 func (l *Ledger) Record(txn kv.Txn, c Claims) error {
+	if c.Kind == wire.KindTip {
+		return l.RecordTip(txn, c, false)
+	}
+	if err := l.checkNew(txn, &c); err != nil {
+		return err
+	}
+	return l.transition(txn, &Entry{Claims: c}, StateIssued, l.cfg.Now(), "")
+}
+
+// checkNew checks claims about to be recorded: valid, ours, and a jti not yet held.
+func (l *Ledger) checkNew(txn kv.Txn, c *Claims) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
 	if c.Issuer != l.cfg.Issuer {
 		return fmt.Errorf("%w: issuer %q, ledger issues %q", ErrInvalidClaims, c.Issuer, l.cfg.Issuer)
 	}
-	key := LedgerKey(c.ID)
-	switch _, err := txn.Get(key); {
+	switch _, err := txn.Get(LedgerKey(c.ID)); {
 	case err == nil:
 		return fmt.Errorf("%w: %s", ErrMandateExists, c.ID)
 	case !errors.Is(err, kv.ErrNotFound):
 		return fmt.Errorf("authz: record %s: %w", c.ID, err)
 	}
-	return l.transition(txn, &Entry{Claims: c}, StateIssued, l.cfg.Now(), "")
+	return nil
 }
 
 // Redeem pays an agent under a mandate, at most once per mandate. It verifies the
@@ -275,9 +294,21 @@ func (l *Ledger) Record(txn kv.Txn, c Claims) error {
 //   - on success the entry becomes redeemed, the IdemRecord is written, and OnRedeem
 //     runs, all in the same transaction.
 //
-// Refusals that are final for the key (all those above but CodeNotFound) are recorded
-// in the IdemRecord too. A malformed request is CodeBadRequest; a second request with
-// the same agent and key while the first runs is CodeInFlight. Agent-facing refusals
+// By kind (see the package doc): a price_target mandate is redeemed like a one_off,
+// its cap checked against the amount charged, never the agent's word that the price
+// was met. A redemption of a recurring mandate is one payment: refused with
+// CodeExhausted once all its payments are made and with CodeOverPeriodCap when the
+// current period's payments and this one would exceed PeriodCap; otherwise it is
+// appended to Entry.Payments and the entry stays issued, with a receipt (state issued,
+// from issued, the payment's amount and redemption id) and OnRedeem but no
+// OnTransition, until the last payment makes it redeemed like a one_off. A tip is
+// refused with CodeParentNotPaid unless its parent mandate is redeemed or settled (and
+// for the same agent, payee and currency).
+//
+// Refusals that are final for the key (all those above but CodeNotFound and
+// CodeParentNotPaid, which may change) are recorded in the IdemRecord too. A malformed
+// request is CodeBadRequest; a second request with the same agent and key while the
+// first runs is CodeInFlight. Agent-facing refusals
 // are *Error; any other error (the store's, OnRedeem's) is returned wrapped.
 func (l *Ledger) Redeem(ctx context.Context, r RedeemRequest) (red *Redemption, replayed bool, err error) {
 	if err := r.validate(); err != nil {
@@ -320,7 +351,16 @@ func (l *Ledger) Redeem(ctx context.Context, r RedeemRequest) (red *Redemption, 
 			return err
 		}
 		now := l.cfg.Now()
-		if refusal = l.check(e, claims, &r, now); refusal != nil {
+		if refusal = l.check(e, claims, &r, now); refusal == nil && e.Claims.Kind == wire.KindTip {
+			var unpaid *Error
+			if _, unpaid, err = tipParent(txn, &e.Claims); err != nil || unpaid != nil {
+				if unpaid != nil { // not final: a declined cancellation pays the parent again
+					refusal = refuse(CodeParentNotPaid, unpaid.Detail, nil)
+				}
+				return err
+			}
+		}
+		if refusal != nil {
 			if refusal.Code == CodeMandateInvalid {
 				return nil // not final: do not record
 			}
@@ -338,11 +378,17 @@ func (l *Ledger) Redeem(ctx context.Context, r RedeemRequest) (red *Redemption, 
 		}
 		red = &Redemption{ID: id, Mandate: claims.ID, Tx: e.Claims.Tx, Agent: r.Agent, Payee: r.Payee,
 			Amount: r.Amount, Currency: r.Currency, RedeemedAt: now.UnixMilli()}
-		e.Redemption, e.SettleAfter = red, now.Add(l.cfg.CancelWindow).UnixMilli()
+		e.Redemption = red
 		if err := putIdem(txn, idemKey, &IdemRecord{BodyHash: body, Mandate: claims.ID, Redemption: red,
 			CreatedAt: now.UnixMilli()}); err != nil {
 			return err
 		}
+		if e.Claims.Kind == wire.KindRecurring {
+			if e.Payments = append(e.Payments, *red); !exhausted(e) {
+				return l.pay(txn, e, now)
+			}
+		}
+		e.SettleAfter = now.Add(l.cfg.CancelWindow).UnixMilli()
 		return l.transition(txn, e, StateRedeemed, now, "")
 	})
 	if err != nil {
@@ -364,12 +410,11 @@ func (l *Ledger) check(e *Entry, c *Claims, r *RedeemRequest, now time.Time) *Er
 	if r.Agent != e.Claims.Agent {
 		return refuse(CodeWrongAgent, "the mandate is bound to another agent", nil)
 	}
-	switch e.State {
-	case StateIssued:
-	default:
-		if refusal := notIssued(e.State); refusal != nil {
-			return refusal
-		}
+	if exhausted(e) {
+		return refuse(CodeExhausted, fmt.Sprintf("all %d payments of the mandate were made", len(e.Payments)), nil)
+	}
+	if refusal := notIssued(e.State); refusal != nil {
+		return refusal
 	}
 	if refusal := checkWindow(&e.Claims, now, 0); refusal != nil {
 		return refusal
@@ -381,6 +426,8 @@ func (l *Ledger) check(e *Entry, c *Claims, r *RedeemRequest, now time.Time) *Er
 		return refuse(CodeCurrencyMismatch, "the currency is not the mandate's currency", nil)
 	case r.Amount > e.Claims.AmountCap:
 		return refuse(CodeOverCap, fmt.Sprintf("the amount is over the mandate's cap of %d", e.Claims.AmountCap), nil)
+	case e.Claims.Kind == wire.KindRecurring:
+		return checkPeriodCap(e, r.Amount, now)
 	}
 	return nil
 }

@@ -16,7 +16,9 @@ const ReceiptType = "earshot-receipt+jwt"
 
 // Receipt is the payload of the signed receipt the ledger writes for every transition
 // of a mandate: a compact JWS (KeySet.SignPayload) anyone can verify with the JWKS, so
-// the user, the merchant and an auditor can each prove what happened and when.
+// the user, the merchant and an auditor can each prove what happened and when. Each
+// payment of a recurring mandate that leaves it issued gets one too: state issued, from
+// issued, with the payment's amount and redemption id.
 type Receipt struct {
 	Mandate    string      `json:"mandate"` // jti
 	Tx         string      `json:"tx"`
@@ -26,7 +28,7 @@ type Receipt struct {
 	State      State       `json:"state"`
 	From       State       `json:"from,omitempty"` // unknown for the first receipt
 	At         int64       `json:"at"`             // Unix milliseconds
-	Amount     wire.Amount `json:"amount"`         // the cap while issued, the amount paid after
+	Amount     wire.Amount `json:"amount"`         // the cap while issued, the amount paid after or by a recurring payment
 	Currency   string      `json:"currency"`
 	Redemption string      `json:"redemption,omitempty"`
 	Reason     string      `json:"reason,omitempty"`
@@ -39,25 +41,14 @@ type Receipt struct {
 func (l *Ledger) transition(txn kv.Txn, e *Entry, to State, now time.Time, reason string) error {
 	from := e.State
 	e.State, e.UpdatedAt = to, now.UnixMilli()
-	r := Receipt{Mandate: e.Claims.ID, Tx: e.Claims.Tx, User: e.Claims.User, Agent: e.Claims.Agent,
-		Payee: e.Claims.Payee, State: to, From: from, At: now.UnixMilli(), Amount: e.Claims.AmountCap,
-		Currency: e.Claims.Currency, Reason: reason, Seq: len(e.Receipts) + 1}
-	if e.Redemption != nil {
-		r.Amount, r.Redemption = e.Redemption.Amount, e.Redemption.ID
+	var paid *Redemption // while issued, a recurring mandate's Redemption is an earlier payment
+	switch to {
+	case StateRedeemed, StateCancelling, StateCancelled, StateSettled:
+		paid = e.Redemption
 	}
-	r.Related = e.SupersededBy
-	if to == StateIssued {
-		r.Related = e.Supersedes
+	if err := l.appendReceipt(e, from, paid, now, reason); err != nil {
+		return err
 	}
-	payload, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("authz: receipt: %w", err)
-	}
-	tok, err := l.cfg.Keys.SignPayload(payload, ReceiptType)
-	if err != nil {
-		return fmt.Errorf("authz: receipt: %w", err)
-	}
-	e.Receipts = append(e.Receipts, tok)
 	if err := putEntry(txn, e); err != nil {
 		return err
 	}
@@ -71,6 +62,50 @@ func (l *Ledger) transition(txn kv.Txn, e *Entry, to State, now time.Time, reaso
 			return fmt.Errorf("on transition: %w", err)
 		}
 	}
+	return nil
+}
+
+// pay writes a recurring mandate's payment that leaves it issued (e.Redemption, already
+// appended to e.Payments): a receipt from issued to issued with the payment, and
+// OnRedeem, but no OnTransition, as the state does not change.
+func (l *Ledger) pay(txn kv.Txn, e *Entry, now time.Time) error {
+	e.UpdatedAt = now.UnixMilli()
+	if err := l.appendReceipt(e, e.State, e.Redemption, now, ""); err != nil {
+		return err
+	}
+	if err := putEntry(txn, e); err != nil {
+		return err
+	}
+	if l.cfg.OnRedeem != nil {
+		if err := l.cfg.OnRedeem(txn, e); err != nil {
+			return fmt.Errorf("on redeem: %w", err)
+		}
+	}
+	return nil
+}
+
+// appendReceipt signs the receipt of e's move from from to its state at now, with
+// paid's amount and id when set, and appends it to e.Receipts.
+func (l *Ledger) appendReceipt(e *Entry, from State, paid *Redemption, now time.Time, reason string) error {
+	r := Receipt{Mandate: e.Claims.ID, Tx: e.Claims.Tx, User: e.Claims.User, Agent: e.Claims.Agent,
+		Payee: e.Claims.Payee, State: e.State, From: from, At: now.UnixMilli(), Amount: e.Claims.AmountCap,
+		Currency: e.Claims.Currency, Reason: reason, Seq: len(e.Receipts) + 1}
+	if paid != nil {
+		r.Amount, r.Redemption = paid.Amount, paid.ID
+	}
+	r.Related = e.SupersededBy
+	if e.State == StateIssued {
+		r.Related = e.Supersedes
+	}
+	payload, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("authz: receipt: %w", err)
+	}
+	tok, err := l.cfg.Keys.SignPayload(payload, ReceiptType)
+	if err != nil {
+		return fmt.Errorf("authz: receipt: %w", err)
+	}
+	e.Receipts = append(e.Receipts, tok)
 	return nil
 }
 
@@ -257,7 +292,7 @@ func (l *Ledger) SettleDue(ctx context.Context, max int) ([]string, error) {
 // Supersede records c, a mandate from a new consent that modifies the order of old,
 // and marks old superseded, in the caller's transaction: both happen or neither. old
 // must be issued (a redeemed order is changed by cancelling it); c must be for the same
-// user and agent.
+// user and agent, and not a tip (a tip modifies no order: see RecordTip).
 func (l *Ledger) Supersede(txn kv.Txn, old string, c Claims) error {
 	e, err := getEntry(txn, old)
 	if errors.Is(err, kv.ErrNotFound) {
@@ -271,15 +306,10 @@ func (l *Ledger) Supersede(txn kv.Txn, old string, c Claims) error {
 	if c.User != e.Claims.User || c.Agent != e.Claims.Agent {
 		return fmt.Errorf("%w: a modification must keep the user and the agent", ErrInvalidClaims)
 	}
-	if err := c.validate(); err != nil {
-		return err
+	if c.Kind == wire.KindTip || e.Claims.Kind == wire.KindTip {
+		return fmt.Errorf("%w: a tip neither modifies nor is modified", ErrInvalidClaims)
 	}
-	if c.Issuer != l.cfg.Issuer {
-		return fmt.Errorf("%w: issuer %q, ledger issues %q", ErrInvalidClaims, c.Issuer, l.cfg.Issuer)
-	}
-	if _, err := txn.Get(LedgerKey(c.ID)); err == nil {
-		return fmt.Errorf("%w: %s", ErrMandateExists, c.ID)
-	} else if !errors.Is(err, kv.ErrNotFound) {
+	if err := l.checkNew(txn, &c); err != nil {
 		return err
 	}
 	now := l.cfg.Now()

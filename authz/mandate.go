@@ -17,6 +17,9 @@ import (
 const (
 	// DefaultMandateTTL is the mandate lifetime ClaimsFor uses when ttl is zero.
 	DefaultMandateTTL = 15 * time.Minute
+	// MaxOpenValidity bounds how long after its issue a price_target or recurring
+	// mandate, which lives until its consent's Until, may stay valid.
+	MaxOpenValidity = 90 * 24 * time.Hour
 	// Leeway is the clock skew Verify tolerates on exp and nbf. The Ledger, which
 	// issued the mandate on its own clock, applies exp without leeway.
 	Leeway = 30 * time.Second
@@ -28,18 +31,24 @@ const (
 	mandatePrefix = "mnd_"
 )
 
-// Constraints narrow mandates of kinds other than one_off. Every field is optional.
+// Constraints carry the consent's conditions beyond one payment now (wire.Conditions),
+// as far as the ledger enforces them; which fields a kind takes is checked by
+// Claims.validate (see kinds.go). A price target's only condition, its Until, is the
+// mandate's exp.
 type Constraints struct {
-	// PriceTarget: a price_target mandate may be redeemed once the price is at or
-	// under this amount (the amount cap still bounds the redemption).
-	PriceTarget wire.Amount `json:"price_target,omitempty"`
-	// ValidFrom and ValidUntil bound when the mandate may be redeemed, Unix seconds.
-	ValidFrom  int64 `json:"valid_from,omitempty"`
-	ValidUntil int64 `json:"valid_until,omitempty"`
-	// Recurrence is an RFC 5545 RRULE for recurring mandates, e.g. "FREQ=WEEKLY".
-	Recurrence string `json:"recurrence,omitempty"`
-	// TipCap bounds a tip, in the mandate's currency.
+	// Every, Times and PeriodCap bound a recurring mandate: each payment is at most
+	// AmountCap, the payments of one Every period add up to at most PeriodCap, and
+	// there are at most Times payments in all (0: no count of the consent's own; the
+	// ledger still stops at wire.MaxTimes).
+	Every     wire.Period `json:"every,omitempty"`
+	Times     int         `json:"times,omitempty"`
+	PeriodCap wire.Amount `json:"period_cap,omitempty"`
+	// TipCap is, on a one_off mandate, the most the merchant may add as tips afterwards
+	// without a new consent (see Ledger.RecordTip).
 	TipCap wire.Amount `json:"tip_cap,omitempty"`
+	// Parent is, on a tip, the jti of the mandate it tips (not the transaction id the
+	// terms carry: the gateway resolves that).
+	Parent string `json:"parent,omitempty"`
 }
 
 // Claims are a mandate's JWT claims.
@@ -66,7 +75,16 @@ type Claims struct {
 	ConsentHash string `json:"consent_hash"`
 }
 
+// validate checks the claims as signed and recorded.
 func (c *Claims) validate() error {
+	if err := c.validateBase(); err != nil {
+		return err
+	}
+	return c.validateKind(true)
+}
+
+// validateBase checks what every kind of mandate needs.
+func (c *Claims) validateBase() error {
 	switch {
 	case !strings.HasPrefix(c.ID, mandatePrefix) || len(c.ID) > wire.MaxIDBytes:
 		return fmt.Errorf("%w: jti %q", ErrInvalidClaims, c.ID)
@@ -106,6 +124,13 @@ func ItemsDigest(items []wire.Item) (string, error) {
 // from now for ttl (DefaultMandateTTL if zero), with a fresh jti ("mnd_" and 128 random
 // bits from r; nil r means crypto/rand). Checking that the user approved is the
 // caller's: call it only after VerifyConfirmation accepted an approval.
+//
+// The terms' conditions become Constraints. A price_target or recurring mandate is
+// valid until the conditions' Until instead (rounded down to the second), which may be
+// at most MaxOpenValidity after now (else ErrInvalidClaims). A tip's claims come back
+// with Constraints set but its Parent empty: the terms name the parent transaction,
+// and the caller must set Constraints.Parent to that transaction's mandate jti before
+// Ledger.Record or KeySet.Sign, which refuse a tip without it.
 func ClaimsFor(ch *Challenge, user, agent, issuer string, now time.Time, ttl time.Duration, r io.Reader) (Claims, error) {
 	if ch == nil {
 		return Claims{}, fmt.Errorf("%w: no challenge", ErrInvalidClaims)
@@ -128,7 +153,13 @@ func ClaimsFor(ch *Challenge, user, agent, issuer string, now time.Time, ttl tim
 		Device: t.Device, Tx: t.Tx, Payee: t.Merchant.ID, AmountCap: t.Total, Currency: t.Currency,
 		ItemsDigest: digest, Kind: t.Kind, ConsentHash: ch.Hash,
 	}
-	if err := c.validate(); err != nil {
+	if err := c.applyConditions(t.Conditions, now); err != nil {
+		return Claims{}, err
+	}
+	if err := c.validateBase(); err != nil {
+		return Claims{}, err
+	}
+	if err := c.validateKind(false); err != nil {
 		return Claims{}, err
 	}
 	return c, nil

@@ -355,6 +355,10 @@ func TestErrorCodes(t *testing.T) {
 		{CodePayeeMismatch, "payee_mismatch", 422},
 		{CodeCurrencyMismatch, "currency_mismatch", 422},
 		{CodeIdempotencyConflict, "idempotency_conflict", 422},
+		{CodeOverPeriodCap, "over_period_cap", 422},
+		{CodeOverTipCap, "over_tip_cap", 422},
+		{CodeExhausted, "exhausted", 410},
+		{CodeParentNotPaid, "parent_not_paid", 409},
 		{ErrorCode(99), "code_99", http.StatusInternalServerError},
 	}
 	for _, tt := range tests {
@@ -362,7 +366,7 @@ func TestErrorCodes(t *testing.T) {
 			if tt.code.String() != tt.name || tt.code.HTTPStatus() != tt.status {
 				t.Fatalf("%d: %s %d, want %s %d", int(tt.code), tt.code, tt.code.HTTPStatus(), tt.name, tt.status)
 			}
-			if tt.code > CodeUnknown && tt.code <= CodeBadRequest {
+			if tt.code > CodeUnknown && int(tt.code) < len(codeNames) {
 				var back ErrorCode
 				if err := back.UnmarshalText([]byte(tt.name)); err != nil || back != tt.code {
 					t.Fatalf("round trip: %v %v", back, err)

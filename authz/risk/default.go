@@ -23,7 +23,7 @@ func DefaultFile() []byte { return bytes.Clone(defaultYAML) }
 //   - at most 10 purchase requests a device in 10 minutes, else refused;
 //   - no merchant or kind lists;
 //   - a mismatch with what was said steps up;
-//   - for 24 h after enrolment, a purchase over 10.00 (JPY 1500) steps up;
+//   - for 24 h after enrolment, a purchase over 15.00 (JPY 2000) steps up;
 //   - glasses: tap or voice up to 20.00 (JPY 3000), the paired phone above;
 //     kiosk: tap up to 20.00, PIN above; phone: tap. A step-up on glasses asks for
 //     the phone, on a kiosk for the PIN; a phone stays at tap, its approval being the
@@ -37,7 +37,7 @@ func Default() *Policy {
 		DailyCap:     four(50000, 60000),
 		Velocity:     Velocity{Max: 10, Window: 10 * time.Minute, Action: ActionRefuse},
 		SaidMismatch: ActionStepUp,
-		NewDevice:    NewDevice{Cooldown: 24 * time.Hour, Limit: four(1000, 1500), Action: ActionStepUp},
+		NewDevice:    NewDevice{Cooldown: 24 * time.Hour, Limit: four(1500, 2000), Action: ActionStepUp},
 		StepUp: map[string][]Level{
 			"glasses": {
 				{Methods: []Method{wire.MethodTap, wire.MethodVoice}},

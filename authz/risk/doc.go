@@ -83,7 +83,7 @@
 //	  # 6. A currency absent from limit counts as 0; action step_up (default) or refuse.
 //	  new_device:
 //	    cooldown: 24h
-//	    limit: {USD: 1000, EUR: 1000, GBP: 1000, JPY: 1500}
+//	    limit: {USD: 1500, EUR: 1500, GBP: 1500, JPY: 2000}
 //	    action: step_up
 //	  # 7. Per device kind, 1 to 4 levels of 1 to 5 methods, weakest first.
 //	  step_up:
