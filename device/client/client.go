@@ -222,28 +222,20 @@ func (c *Client) pending(gen uint64) []string {
 // Confirm answers a prompt with the user's decision, verified with method m. It
 // recomputes the hash of the prompt's terms and refuses (ErrHashMismatch), without
 // signing anything, when it differs from the prompt's hash; it also refuses terms bound
-// to another transaction or device (ErrBadPrompt) and a method the prompt does not
-// offer (ErrMethodNotOffered). Otherwise it signs the decision with the device key and
-// sends it.
+// to another transaction or device (ErrBadPrompt) and an approval with a method the
+// prompt does not offer (ErrMethodNotOffered; a decline may use any method, so glasses
+// can decline a prompt that needs the phone). Otherwise it signs the decision with the
+// device key and sends it. A PIN is signed with ConfirmPIN, and a phone approval on the
+// phone with Approve (ErrStepUpMethod).
 func (c *Client) Confirm(ctx context.Context, req *wire.ConfirmRequest, d wire.Decision, m wire.Method) error {
-	if req == nil {
-		return fmt.Errorf("%w: no prompt", ErrBadPrompt)
+	if m == wire.MethodPIN || m == wire.MethodPhone {
+		return fmt.Errorf("%w: method %s", ErrStepUpMethod, m)
 	}
-	if err := req.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadPrompt, err)
-	}
-	hash, err := req.Terms.Hash()
+	hash, err := c.checkPrompt(req, true)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadPrompt, err)
+		return err
 	}
-	switch {
-	case hash != req.Hash:
-		return fmt.Errorf("%w: tx %s", ErrHashMismatch, req.Tx)
-	case req.Terms.Tx != req.Tx:
-		return fmt.Errorf("%w: terms for tx %s in a prompt for tx %s", ErrBadPrompt, req.Terms.Tx, req.Tx)
-	case req.Terms.Device != c.device:
-		return fmt.Errorf("%w: terms for device %s", ErrBadPrompt, req.Terms.Device)
-	case !slices.Contains(req.Methods, m):
+	if d == wire.DecisionApprove && !slices.Contains(req.Methods, m) {
 		return fmt.Errorf("%w: %q, offered %v", ErrMethodNotOffered, m, req.Methods)
 	}
 	conf := &wire.Confirm{Tx: req.Tx, Hash: hash, Decision: d, Method: m}
@@ -252,6 +244,31 @@ func (c *Client) Confirm(ctx context.Context, req *wire.ConfirmRequest, d wire.D
 		return fmt.Errorf("client: confirm: %w", err)
 	}
 	return nil
+}
+
+// checkPrompt validates a prompt and returns its recomputed hash: the terms hash to
+// the prompt's hash (ErrHashMismatch) and are bound to its transaction, and, when own
+// is set, to this device (ErrBadPrompt).
+func (c *Client) checkPrompt(req *wire.ConfirmRequest, own bool) (string, error) {
+	if req == nil {
+		return "", fmt.Errorf("%w: no prompt", ErrBadPrompt)
+	}
+	if err := req.Validate(); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadPrompt, err)
+	}
+	hash, err := req.Terms.Hash()
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrBadPrompt, err)
+	}
+	switch {
+	case hash != req.Hash:
+		return "", fmt.Errorf("%w: tx %s", ErrHashMismatch, req.Tx)
+	case req.Terms.Tx != req.Tx:
+		return "", fmt.Errorf("%w: terms for tx %s in a prompt for tx %s", ErrBadPrompt, req.Terms.Tx, req.Tx)
+	case own && req.Terms.Device != c.device:
+		return "", fmt.Errorf("%w: terms for device %s", ErrBadPrompt, req.Terms.Device)
+	}
+	return hash, nil
 }
 
 // Status asks for a transaction's state; the answer arrives as a tx.result event.

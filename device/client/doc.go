@@ -1,14 +1,14 @@
-// Package client is earshot's reference device client: what smart-glasses or kiosk
-// firmware runs to talk to a gateway (protocol v1, see device/wire and
+// Package client is earshot's reference device client: what smart-glasses, kiosk or
+// phone firmware runs to talk to a gateway (protocol v1, see device/wire and
 // docs/protocol.md), over WebSocket, MQTT 3.1.1 or WebRTC. Config.URL's scheme picks
 // the transport (ws://, wss://; mqtt:// or tcp://, mqtts:// or ssl://; whip://,
 // whips://; Discover asks a gateway which it offers); everything else behaves the same
 // on all of them.
 //
-// A device enrols once with a pairing code the user created (Enroll), keeps its key and
-// the returned audience, then connects with Dial. Dial mints a fresh device token for
-// every connection (the upgrade's bearer token; the MQTT password), sends hello and
-// waits for hello.ok. From then on:
+// A device (glasses, kiosk or phone) enrols once with a pairing code the user created
+// (Enroll), keeps its key and the returned audience, then connects with Dial. Dial
+// mints a fresh device token for every connection (the upgrade's bearer token; the
+// MQTT password), sends hello and waits for hello.ok. From then on:
 //
 //	Say(text)                -> utterance{text, ptt}
 //	                         <- confirm.request          (Events: TypeConfirmRequest)
@@ -16,6 +16,29 @@
 //	                         <- tx.result mandated, then redeemed (Events: TypeTxResult)
 //	Status(tx)               -> tx.status
 //	                         <- tx.result
+//	Cancel(tx, reason)       -> tx.cancel                (after the redemption too)
+//	                         <- tx.result cancelling, then cancelled (or an error)
+//
+// Step-up (docs/protocol.md, "Step-up: the phone and the PIN"). A purchase the
+// gateway's risk rules find large needs a stronger method. On glasses the prompt
+// offers only "phone" and carries a binding code: the glasses show "approve on your
+// phone, code NNNN" and may only decline (Confirm refuses wire.MethodPhone). The user's
+// phone, a device of kind "phone" enrolled to the same user, gets the same
+// confirm.request:
+//
+//	                         <- confirm.request          (terms of the glasses; binding)
+//	Approve(req, decision)   -> confirm{method: phone}   (only if the hash and binding match)
+//	                         <- tx.result                (a copy; the glasses get theirs)
+//	SetPIN(pin)              -> pin.set{salt, pub}       (the PIN never leaves the phone)
+//	                         <- pin.set.ok{ref}          (Events: TypePINSetOK)
+//
+// On a kiosk the prompt offers "pin" with the user's PIN salt:
+//
+//	ConfirmPIN(req, d, pin)  -> confirm{method: pin, pin_sig, sig}
+//	                         <- error bad_pin (tries left), pin_locked (closed), or tx.result
+//
+// ConfirmPIN derives the PIN key (scrypt, about 50 ms) before it waits on the
+// connection, and keeps neither the PIN nor the key.
 //
 // Every downlink message is delivered to Events once, then acknowledged (ack is
 // cumulative). A seq already handled is dropped and re-acknowledged; a confirm.request

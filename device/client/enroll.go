@@ -25,7 +25,7 @@ type Enrollment struct {
 const enrollTimeout = 10 * time.Second
 
 // Enroll registers key with the gateway at baseURL (http://host:port) using a one-time
-// pairing code. kind is "glasses" or "kiosk"; name is free text shown to the user. A
+// pairing code. kind is "glasses", "kiosk" or "phone"; name is free text shown to the user. A
 // refusal is an *EnrollError with the problem code (for example
 // "invalid_pairing_code").
 func Enroll(ctx context.Context, baseURL string, key *identity.Key, code, kind, name string) (Enrollment, error) {

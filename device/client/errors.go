@@ -22,6 +22,14 @@ var (
 	ErrBadPrompt = errors.New("client: prompt refused")
 	// ErrMethodNotOffered reports a verification method the prompt does not accept.
 	ErrMethodNotOffered = errors.New("client: verification method not offered by the prompt")
+	// ErrStepUpMethod reports Confirm called with wire.MethodPIN or wire.MethodPhone:
+	// a PIN approval is signed with ConfirmPIN, a phone approval on the phone with
+	// Approve.
+	ErrStepUpMethod = errors.New("client: pin and phone are signed with ConfirmPIN and Approve, not Confirm")
+	// ErrBindingMismatch reports a prompt on the phone whose binding code is not the
+	// code of its hash (wire.BindingCode): the code the user compares with the other
+	// device would not prove it is the same purchase, so it is refused and not signed.
+	ErrBindingMismatch = errors.New("client: prompt binding code does not match its hash")
 	// ErrRefused is wrapped by DialError and EnrollError: the gateway answered, and
 	// said no.
 	ErrRefused = errors.New("client: refused by the gateway")

@@ -19,6 +19,8 @@ type Event struct {
 	Disconnected   *DisconnectInfo      // EventDisconnected
 	SpeechResult   *wire.SpeechResult   // TypeSpeechResult: what the gateway heard
 	TurnMetrics    *wire.TurnMetrics    // TypeTurnMetrics
+	// PINSetOK answers SetPIN (TypePINSetOK): Ref is the message id SetPIN returned.
+	PINSetOK *wire.PINSetOK
 	// PromptAudio is a spoken prompt, delivered once its last frame arrived
 	// (TypePromptAudio; Config.PromptAudio).
 	PromptAudio *PromptSpeech

@@ -65,3 +65,33 @@ func buyCoffee(ctx context.Context, gateway, pairingCode string) error {
 	}
 	return client.ErrDisconnected
 }
+
+// The user's phone approves the purchases of the user's other devices that need it:
+// it shows the terms and the binding code (the one the glasses show), and signs with
+// its own key.
+func ExampleClient_Approve() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	key, err := identity.LoadOrCreateKey("phone.key")
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	// Enrolled before with client.Enroll(ctx, gateway, key, code, "phone", "Alice's phone").
+	c, err := client.Dial(ctx, client.Config{URL: "ws://127.0.0.1:8080/v1/device", Key: key, Audience: "earshot", Reconnect: true})
+	if err != nil {
+		fmt.Println("error:", err)
+		return
+	}
+	defer c.Close()
+	for ev := range c.Events() {
+		if req := ev.ConfirmRequest; req != nil {
+			fmt.Printf("%s\ncode %s: approve?\n", req.Text, req.Binding)
+			// The user compared the code and tapped approve; Approve checks the hash
+			// and the code before it signs.
+			if err := c.Approve(ctx, req, wire.DecisionApprove); err != nil {
+				fmt.Println("refused:", err)
+			}
+		}
+	}
+}

@@ -421,6 +421,9 @@ func (c *Client) event(l link, env wire.Envelope) (Event, bool) {
 	case wire.TypeTurnMetrics:
 		ev.TurnMetrics = new(wire.TurnMetrics)
 		body = ev.TurnMetrics
+	case wire.TypePINSetOK:
+		ev.PINSetOK = new(wire.PINSetOK)
+		body = ev.PINSetOK
 	case wire.TypePromptAudio:
 		pa := new(wire.PromptAudio)
 		if err := wire.DecodeBody(env, pa); err != nil {

@@ -5,7 +5,16 @@
 // endpoint with token checks and RFC 9457 refusals, hello/resume, utterance ->
 // confirm.request (or a not_understood rejection), confirm verification (hash and
 // Ed25519 signature), tx.result mandated -> redeemed, declined, expired, tx.status,
-// seq/ack with re-send of unacknowledged messages, and knobs to inject faults.
+// tx.cancel (the merchant confirms a cancellation at once), seq/ack with re-send of
+// unacknowledged messages, and knobs to inject faults.
+//
+// Step-up (docs/protocol.md, "Step-up: the phone and the PIN"): devices of kind phone
+// enrol, and pin.set from a phone stores the user's PIN key (any other kind gets
+// bad_request). With Config.StepUpAbove a larger purchase needs the phone on glasses
+// (the prompt, with a binding code, goes to the glasses and to every phone of the
+// user; a phone approves with its own key, and results go to both) and the PIN on a
+// kiosk (pin_salt; bad_pin, and pin_locked after three wrong PINs); no_phone and
+// no_pin when the user has none.
 //
 // With ServeMQTT it also serves devices over MQTT 3.1.1, as a backend client of a
 // real broker (StartMosquitto): it subscribes to every device's up and status topics,
@@ -81,6 +90,15 @@ type Config struct {
 	// PromptPCM returns the speech of a prompt, 16 kHz mono, for devices that asked
 	// for prompt audio in hello. Default: half a second of a 440 Hz tone.
 	PromptPCM func(text string) []int16
+	// StepUpAbove, when positive, is the total (minor units, any currency) above which
+	// a purchase needs a stronger method, as the gateway's default risk rules say: on
+	// glasses the user's phone (methods [phone]), on a kiosk the user's PIN (methods
+	// [pin]). Default: 0, no step-up: tap (and voice on glasses) at any amount.
+	StepUpAbove wire.Amount
+	// StepUpTTL is how long a prompt that needs the phone or the PIN stays open: a
+	// second device, or a PIN stretched by scrypt (slow under -race), takes longer
+	// than a tap. Default: PromptTTL.
+	StepUpTTL time.Duration
 }
 
 // Gateway is a running fake gateway on a loopback httptest server.
@@ -93,6 +111,7 @@ type Gateway struct {
 	closed     bool
 	codes      map[string]string // pairing code -> user
 	devices    map[string]*device
+	pins       map[string]wire.PINSet // user -> PIN key, from pin.set
 	txs        map[string]*tx
 	nonces     map[string]bool
 	tamper     func(*wire.ConfirmRequest)
@@ -149,6 +168,8 @@ type tx struct {
 	hash            string
 	methods         []wire.Method
 	mandate         string
+	approvers       []string // the phones the prompt went to (MethodPhone)
+	pinFailures     int      // wrong PINs so far (MethodPIN)
 }
 
 // New starts a fake gateway. Close it when done.
@@ -162,6 +183,9 @@ func New(cfg Config) *Gateway {
 	if cfg.PromptTTL <= 0 {
 		cfg.PromptTTL = 30 * time.Second
 	}
+	if cfg.StepUpTTL <= 0 {
+		cfg.StepUpTTL = cfg.PromptTTL
+	}
 	if cfg.Hear == nil {
 		cfg.Hear = DefaultHear
 	}
@@ -171,7 +195,7 @@ func New(cfg Config) *Gateway {
 	g := &Gateway{
 		cfg: cfg, adminToken: newID("adm"),
 		codes: map[string]string{}, devices: map[string]*device{}, txs: map[string]*tx{},
-		nonces: map[string]bool{}, timers: map[*time.Timer]bool{},
+		nonces: map[string]bool{}, timers: map[*time.Timer]bool{}, pins: map[string]wire.PINSet{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/enroll", g.serveEnroll)
@@ -369,6 +393,15 @@ func (g *Gateway) Device(deviceID string) (s DeviceState, ok bool) {
 	}, true
 }
 
+// UserPIN returns the PIN key a phone of user set with pin.set (user as enrolled, without
+// the "usr_" prefix); ok is false when none was set.
+func (g *Gateway) UserPIN(user string) (p wire.PINSet, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p, ok = g.pins[user]
+	return p, ok
+}
+
 // TxState returns a transaction's state.
 func (g *Gateway) TxState(id string) wire.TxState {
 	g.mu.Lock()
@@ -396,8 +429,8 @@ func (g *Gateway) serveEnroll(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusBadRequest, "bad_request", err.Error())
 		return
 	}
-	if req.Kind != "glasses" && req.Kind != "kiosk" {
-		writeProblem(w, http.StatusBadRequest, "bad_request", "kind must be glasses or kiosk")
+	if req.Kind != "glasses" && req.Kind != "kiosk" && req.Kind != "phone" {
+		writeProblem(w, http.StatusBadRequest, "bad_request", "kind must be glasses, kiosk or phone")
 		return
 	}
 	if err := identity.VerifyEnrollProof(pub, req.Code, req.Proof); err != nil {

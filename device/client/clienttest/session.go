@@ -99,11 +99,21 @@ func (g *Gateway) uplinkLocked(d *device, env wire.Envelope) {
 			g.refuseLocked(d, env.ID, s.Tx, wire.CodeUnknownTx, "no such transaction")
 			return
 		}
-		r := &wire.TxResult{Tx: t.id, State: t.state, Mandate: t.mandate, Ref: t.ref}
-		if t.state == wire.TxRedeemed {
-			r.Amount, r.Currency = t.terms.Total, t.terms.Currency
+		_, _ = g.pushLocked(d, g.resultLocked(t)) // valid by construction
+	case wire.TypeTxCancel:
+		c := new(wire.TxCancel)
+		if err := wire.DecodeBody(env, c); err != nil {
+			g.refuseLocked(d, env.ID, "", wire.CodeBadRequest, err.Error())
+			return
 		}
-		_, _ = g.pushLocked(d, r) // valid by construction
+		g.cancelLocked(d, env.ID, c)
+	case wire.TypePINSet:
+		p := new(wire.PINSet)
+		if err := wire.DecodeBody(env, p); err != nil {
+			g.refuseLocked(d, env.ID, "", wire.CodeBadRequest, err.Error())
+			return
+		}
+		g.setPINLocked(d, env.ID, p)
 	case wire.TypeAudioStart, wire.TypeAudioEnd:
 		g.audioEventLocked(d, env)
 	case wire.TypePing:
@@ -134,12 +144,16 @@ func (g *Gateway) proposeLocked(d *device, ref string, offer Offer) *tx {
 	g.txs[t.id] = t
 	t.terms = wire.Terms{
 		Tx: t.id, Device: d.id, Session: d.session, Merchant: offer.Merchant,
-		Items: slices.Clone(offer.Items), Currency: offer.Currency, Kind: wire.KindOneOff,
-		ExpiresAt: time.Now().Add(g.cfg.PromptTTL).UnixMilli(), Nonce: newID("n"),
+		Items: slices.Clone(offer.Items), Currency: offer.Currency, Kind: wire.KindOneOff, Nonce: newID("n"),
 	}
 	for _, it := range offer.Items {
 		t.terms.Total += it.UnitAmount * wire.Amount(it.Qty)
 	}
+	ttl := g.cfg.PromptTTL
+	if g.steppedUp(d, t.terms.Total) {
+		ttl = g.cfg.StepUpTTL
+	}
+	t.terms.ExpiresAt = time.Now().Add(ttl).UnixMilli()
 	t.hash, _ = t.terms.Hash() // the fake's terms always canonicalise
 	t.methods = []wire.Method{wire.MethodTap}
 	if d.kind == "glasses" {
@@ -147,6 +161,12 @@ func (g *Gateway) proposeLocked(d *device, ref string, offer Offer) *tx {
 	}
 	req := &wire.ConfirmRequest{Tx: t.id, Terms: t.terms, Hash: t.hash, Methods: t.methods, Ref: ref,
 		Text: fmt.Sprintf("Pay %s %s?", offer.Merchant.Name, wire.Money(t.terms.Total, t.terms.Currency))}
+	if code := g.stepUpLocked(d, t, req); code != wire.CodeUnknown {
+		t.state = wire.TxRejected
+		_, _ = g.pushLocked(d, &wire.TxResult{Tx: t.id, State: t.state, Code: code, Ref: ref, // valid by construction
+			Reason: "This purchase needs a stronger check that is not set up."})
+		return t
+	}
 	if g.tamper != nil {
 		g.tamper(req)
 	}
@@ -155,9 +175,12 @@ func (g *Gateway) proposeLocked(d *device, ref string, offer Offer) *tx {
 		t.state = wire.TxFailed
 		return t
 	}
+	for _, id := range t.approvers {
+		_, _ = g.pushLocked(g.devices[id], req) // the user's phones (listed just now); valid: encoded for d
+	}
 	g.speakLocked(d, req)
 	var timer *time.Timer
-	timer = time.AfterFunc(g.cfg.PromptTTL, func() {
+	timer = time.AfterFunc(ttl, func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		delete(g.timers, timer)
@@ -173,9 +196,11 @@ func (g *Gateway) proposeLocked(d *device, ref string, offer Offer) *tx {
 
 func (g *Gateway) confirmLocked(d *device, ref string, c *wire.Confirm) {
 	t := g.txs[c.Tx]
+	// A phone answers the prompts of the user's other devices it was sent.
+	phone := t != nil && t.device != d.id && slices.Contains(t.approvers, d.id)
 	var code wire.Code
 	switch {
-	case t == nil || t.device != d.id:
+	case t == nil || (t.device != d.id && !phone):
 		code = wire.CodeUnknownTx
 	case t.state == wire.TxExpired:
 		code = wire.CodeChallengeExpired
@@ -185,24 +210,44 @@ func (g *Gateway) confirmLocked(d *device, ref string, c *wire.Confirm) {
 		code = wire.CodeChallengeMismatch
 	case identity.VerifyConfirm(d.pub, d.id, c) != nil:
 		code = wire.CodeBadSignature
-	case !slices.Contains(t.methods, c.Method):
+	case c.Decision == wire.DecisionApprove && !slices.Contains(t.methods, c.Method),
+		phone != (c.Method == wire.MethodPhone):
 		code = wire.CodeMethodNotAllowed
 	}
 	if code != wire.CodeUnknown {
 		g.refuseLocked(d, ref, c.Tx, code, "confirmation refused")
 		return
 	}
-	d.confirms = append(d.confirms, *c)
-	if c.Decision == wire.DecisionDecline {
-		t.state = wire.TxDeclined
-		_, _ = g.pushLocked(d, &wire.TxResult{Tx: t.id, State: t.state, Ref: t.ref}) // valid by construction
+	if c.Decision == wire.DecisionApprove && c.Method == wire.MethodPIN && !g.checkPINLocked(d, ref, t, c) {
 		return
 	}
-	t.state, t.mandate = wire.TxMandated, newID("mnd")
-	_, _ = g.pushLocked(d, &wire.TxResult{Tx: t.id, State: t.state, Mandate: t.mandate, Ref: t.ref}) // valid by construction
-	t.state = wire.TxRedeemed
-	_, _ = g.pushLocked(d, &wire.TxResult{Tx: t.id, State: t.state, Mandate: t.mandate, // valid by construction
-		Amount: t.terms.Total, Currency: t.terms.Currency, Ref: t.ref})
+	d.confirms = append(d.confirms, *c)
+	owner := g.devices[t.device]
+	if owner == nil { // forgotten
+		return
+	}
+	if c.Decision == wire.DecisionDecline {
+		t.state = wire.TxDeclined
+		_, _ = g.pushLocked(owner, &wire.TxResult{Tx: t.id, State: t.state, Ref: t.ref}) // valid by construction
+	} else {
+		t.state, t.mandate = wire.TxMandated, newID("mnd")
+		_, _ = g.pushLocked(owner, &wire.TxResult{Tx: t.id, State: t.state, Mandate: t.mandate, Ref: t.ref}) // valid by construction
+		t.state = wire.TxRedeemed
+		_, _ = g.pushLocked(owner, g.resultLocked(t))
+	}
+	if phone {
+		// As the gateway does: the phone hears how its answer ended, unsequenced.
+		g.sendLocked(d, "", g.resultLocked(t))
+	}
+}
+
+// resultLocked is the tx.result of t's current state.
+func (g *Gateway) resultLocked(t *tx) *wire.TxResult {
+	r := &wire.TxResult{Tx: t.id, State: t.state, Mandate: t.mandate, Ref: t.ref}
+	if t.state == wire.TxRedeemed || t.state == wire.TxCancelling || t.state == wire.TxCancelled {
+		r.Amount, r.Currency = t.terms.Total, t.terms.Currency
+	}
+	return r
 }
 
 // refuseLocked answers an uplink message with an error (no seq).
