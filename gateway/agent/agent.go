@@ -35,6 +35,13 @@ type Mandate struct {
 	AmountCap wire.Amount `json:"amount_cap"`
 	Currency  string      `json:"currency"`
 	ExpiresAt time.Time   `json:"expires_at"`
+	// Kind and Conditions say how the mandate may be redeemed (wire.Kind): once now
+	// (one_off, tip), once when the price is at most AmountCap (price_target), or once
+	// per payment of a subscription (recurring), until ExpiresAt.
+	Kind       wire.Kind        `json:"kind"`
+	Conditions *wire.Conditions `json:"conditions,omitempty"`
+	// Items are the consented lines.
+	Items []wire.Item `json:"items"`
 }
 
 // Outcome tells the agent how a transaction ended when it ended without a redemption

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,13 +16,14 @@ import (
 // The REST API bodies the agent sends and reads (gateway/api).
 
 type purchaseRequest struct {
-	Tx       string        `json:"tx"`
-	Merchant wire.Merchant `json:"merchant"`
-	Items    []wire.Item   `json:"items"`
-	Total    wire.Amount   `json:"total"`
-	Currency string        `json:"currency"`
-	Kind     wire.Kind     `json:"kind"`
-	Summary  string        `json:"summary"`
+	Tx         string           `json:"tx"`
+	Merchant   wire.Merchant    `json:"merchant"`
+	Items      []wire.Item      `json:"items"`
+	Total      wire.Amount      `json:"total"`
+	Currency   string           `json:"currency"`
+	Kind       wire.Kind        `json:"kind"`
+	Conditions *wire.Conditions `json:"conditions,omitempty"`
+	Summary    string           `json:"summary"`
 }
 
 type purchaseResponse struct {
@@ -72,6 +74,17 @@ func (e *apiError) Error() string {
 		s += ": " + e.Title
 	}
 	return s
+}
+
+// Code returns the problem code of the gateway's refusal in err's chain, such as
+// "over_period_cap" or "exhausted" from Charge, or "" when err is not a refusal
+// (nil, a network failure, a local error).
+func Code(err error) string {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return ""
 }
 
 // transient reports whether the same request may succeed later.

@@ -45,7 +45,11 @@ type Merchant struct {
 	ID       string
 	Name     string
 	Currency string // ISO 4217
-	Items    []*Item
+	// TipCap is the most a tip may be, in minor units, that the user allows when
+	// approving a one-off order from this merchant, so that a tip spoken afterwards
+	// needs no new prompt (wire.Conditions.TipCap). 0: none.
+	TipCap wire.Amount
+	Items  []*Item
 }
 
 // Item is one thing a merchant sells.
@@ -164,6 +168,7 @@ type yamlMerchant struct {
 	ID       located    `yaml:"id"`
 	Name     string     `yaml:"name"`
 	Currency string     `yaml:"currency"`
+	TipCap   minor      `yaml:"tip_cap"`
 	Items    []yamlItem `yaml:"items"`
 }
 
@@ -233,8 +238,8 @@ func kindName(k yaml.Kind) string {
 // LoadCatalog reads a YAML catalogue (the format of the embedded catalog.yaml) and
 // validates it: at least one merchant; ids, names and ISO 4217 currencies present;
 // skus unique across the catalogue; prices positive integers in minor units (a
-// decimal such as 5.50 is refused: write 550); sizes with integer deltas, exactly one
-// of them 0; aliases that name exactly one item and do not collide with number,
+// decimal such as 5.50 is refused: write 550); an optional merchant tip_cap, an
+// integer in minor units too; sizes with integer deltas, exactly one of them 0; aliases that name exactly one item and do not collide with number,
 // size, option or filler words. Errors wrap ErrBadCatalog.
 func LoadCatalog(r io.Reader) (*Catalog, error) {
 	raw, err := io.ReadAll(io.LimitReader(r, MaxCatalogBytes+1))
@@ -289,6 +294,16 @@ func build(y yamlCatalog) (*Catalog, error) {
 			return nil, fmt.Errorf("%w: %s: no items", ErrBadCatalog, where)
 		}
 		m := &Merchant{ID: ym.ID.s, Name: ym.Name, Currency: ym.Currency}
+		if ym.TipCap.set {
+			tc, err := checkMinor(where+": tip_cap", ym.TipCap)
+			if err != nil {
+				return nil, err
+			}
+			if tc < 0 {
+				return nil, fmt.Errorf("%w: %s: tip_cap (line %d): %d, want 0 (none) or a positive amount in minor units", ErrBadCatalog, where, ym.TipCap.line, tc)
+			}
+			m.TipCap = wire.Amount(tc)
+		}
 		for ii, yi := range ym.Items {
 			it, err := buildItem(where, ii, yi)
 			if err != nil {

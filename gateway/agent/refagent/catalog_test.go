@@ -70,6 +70,11 @@ func TestDefaultCatalog(t *testing.T) {
 	if _, ok := c.Merchant("nobody"); ok {
 		t.Error("Merchant(nobody) found")
 	}
+	// The kiosk coffee shop lets a spoken tip of up to 5.00 through without a new
+	// prompt; the outfitters have no tip cap.
+	if m.TipCap != 500 || ms[1].TipCap != 0 {
+		t.Errorf("tip caps %d, %d; want 500, 0", m.TipCap, ms[1].TipCap)
+	}
 }
 
 func TestPhrases(t *testing.T) {
@@ -186,6 +191,13 @@ func TestLoadCatalogErrors(t *testing.T) {
 		{"option is a filler", item("        price: 500\n        options: [thanks]\n"), []string{`option "thanks": "thank" (singular) is already a filler word`}},
 		{"duplicate option", item("        price: 500\n        options: [iced, Iced]\n"), []string{`option "Iced" listed twice`}},
 		{"unit not one word", item("        price: 500\n        unit: six pack\n"), []string{`unit "six pack": want one word`}},
+		{"float tip cap", "merchants:\n  - id: shop\n    name: Shop\n    currency: USD\n    tip_cap: 5.00\n    items:\n      - {sku: latte, name: Latte, price: 500}\n",
+			[]string{`merchant "shop" (line 2): tip_cap (line 5): "5.00" is not an integer in minor units`}},
+		{"negative tip cap", "merchants:\n  - id: shop\n    name: Shop\n    currency: USD\n    tip_cap: -1\n    items:\n      - {sku: latte, name: Latte, price: 500}\n",
+			[]string{`merchant "shop" (line 2): tip_cap (line 5): -1, want 0 (none) or a positive amount`}},
+		{"list tip cap", "merchants:\n  - id: shop\n    name: Shop\n    currency: USD\n    tip_cap: [5]\n    items:\n      - {sku: latte, name: Latte, price: 500}\n",
+			[]string{`tip_cap (line 5): "a list" is not an integer`}},
+		{"item tip cap", item("        price: 500\n        tip_cap: 100\n"), []string{"line 9", "field tip_cap not found"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

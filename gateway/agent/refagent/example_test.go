@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/gateway/agent/refagent"
@@ -37,6 +38,41 @@ func ExampleCatalog_Parse() {
 	// 2 oat lattes, 1 large americano
 	// USD 15.50
 	// Sorry, I can only take orders, like "two oat lattes".
+}
+
+func ExampleCatalog_ParseRequest() {
+	cat, err := refagent.DefaultCatalog()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	now := time.Date(2025, time.October, 1, 12, 0, 0, 0, time.UTC)
+	for _, text := range []string{
+		"buy the black leggings when they drop under 90 dollars",
+		"two oat lattes every week for 4 weeks",
+		"an espresso and add a two dollar tip",
+		"add a two dollar tip",
+	} {
+		req, err := cat.ParseRequest(text, refagent.ParseContext{Now: now})
+		var pe *refagent.ParseError
+		if errors.As(err, &pe) {
+			fmt.Println(pe.Reason)
+			continue
+		}
+		switch req.Kind {
+		case wire.KindPriceTarget:
+			fmt.Println(req.Order.Summary(), "at most", wire.Money(req.Limit, req.Order.Merchant.Currency))
+		case wire.KindRecurring:
+			fmt.Println(req.Order.Summary(), "every", req.Every, req.Times, "times until", req.Until.Format("Jan 2"))
+		default:
+			fmt.Println(req.Order.Summary(), "then a tip of", wire.Money(req.Tip, req.Order.Merchant.Currency))
+		}
+	}
+	// Output:
+	// 1 pair of black leggings at most USD 89.99
+	// 2 oat lattes every week 4 times until Oct 29
+	// 1 espresso then a tip of USD 2.00
+	// Sorry, there is no recent order to tip.
 }
 
 func ExampleLoadCatalog() {

@@ -7,15 +7,21 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/earshot/earshot/device/wire"
 )
 
 // fakeGateway implements the three REST endpoints the agent uses, checking what it
 // is sent the way gateway/api will: bearer key, strict JSON bodies, integer amounts,
-// items adding up, Idempotency-Key on redemptions with ACP replay semantics.
+// terms that validate for their kind (wire.Terms.Validate: items adding up,
+// conditions the kind takes), Idempotency-Key on redemptions with the ledger's replay
+// semantics (a refusal is final for its key too). Recurring mandates are paid once
+// per redemption under a period cap and a count, the period moved on by the test
+// (nextPeriod); a tip is answered "mandated" when its parent's tip cap covers it.
 type fakeGateway struct {
 	t   testing.TB
 	key string
@@ -27,9 +33,18 @@ type fakeGateway struct {
 	redeemed  map[string]string       // idempotency key -> answer body
 	keyBody   map[string]string       // idempotency key -> request body
 	byMandate map[string]string       // mandate id -> idempotency key that redeemed it
+	refused   map[string]string       // idempotency key -> the problem code it was refused with
 	calls     []call
 	fail      map[string]int // path -> how many 503s to answer before succeeding
 	mandates  map[string]fakeMandate
+	period    int                      // the current period of recurring mandates
+	payments  map[string][]fakePayment // mandate id -> its payments
+	tipped    map[string]wire.Amount   // parent tx -> tips granted under its tip cap
+}
+
+type fakePayment struct {
+	period int
+	amount wire.Amount
 }
 
 type call struct {
@@ -40,16 +55,20 @@ type call struct {
 type fakeMandate struct {
 	id, tx, payee, currency string
 	cap                     wire.Amount
+	kind                    wire.Kind   // "": one_off
+	periodCap               wire.Amount // recurring
+	times                   int         // recurring: 0 no count
 }
 
 type purchaseBody struct {
-	Tx       string        `json:"tx"`
-	Merchant wire.Merchant `json:"merchant"`
-	Items    []wire.Item   `json:"items"`
-	Total    wire.Amount   `json:"total"`
-	Currency string        `json:"currency"`
-	Kind     wire.Kind     `json:"kind"`
-	Summary  string        `json:"summary"`
+	Tx         string           `json:"tx"`
+	Merchant   wire.Merchant    `json:"merchant"`
+	Items      []wire.Item      `json:"items"`
+	Total      wire.Amount      `json:"total"`
+	Currency   string           `json:"currency"`
+	Kind       wire.Kind        `json:"kind"`
+	Conditions *wire.Conditions `json:"conditions,omitempty"`
+	Summary    string           `json:"summary"`
 }
 
 type rejectBody struct {
@@ -70,12 +89,14 @@ func newFakeGateway(t testing.TB, key string) *fakeGateway {
 		t: t, key: key,
 		purchases: map[string]purchaseBody{}, rejects: map[string]rejectBody{},
 		redeemed: map[string]string{}, keyBody: map[string]string{}, byMandate: map[string]string{},
-		fail: map[string]int{}, mandates: map[string]fakeMandate{},
+		refused: map[string]string{}, fail: map[string]int{}, mandates: map[string]fakeMandate{},
+		payments: map[string][]fakePayment{}, tipped: map[string]wire.Amount{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/purchase-requests", g.purchase)
 	mux.HandleFunc("POST /v1/transactions/{tx}/reject", g.reject)
 	mux.HandleFunc("POST /v1/redemptions", g.redeem)
+	mux.HandleFunc("POST /v1/transactions/{tx}/cancellation", g.cancellation)
 	g.srv = httptest.NewServer(g.middleware(mux))
 	t.Cleanup(g.srv.Close)
 	return g
@@ -88,6 +109,39 @@ func (g *fakeGateway) mandate(m fakeMandate) string {
 	token := "eyJhbGciOiJFUzI1NiJ9." + m.id + ".sig"
 	g.mandates[token] = m
 	return token
+}
+
+// nextPeriod starts the next period of every recurring mandate.
+func (g *fakeGateway) nextPeriod() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.period++
+}
+
+// paymentsOf returns the amounts paid under a recurring mandate.
+func (g *fakeGateway) paymentsOf(mandate string) []wire.Amount {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []wire.Amount
+	for _, p := range g.payments[mandate] {
+		out = append(out, p.amount)
+	}
+	return out
+}
+
+// redeemedAmount returns the amount redeemed under an Idempotency-Key, or -1.
+func (g *fakeGateway) redeemedAmount(key string) wire.Amount {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var r redemptionAnswer
+	if json.Unmarshal([]byte(g.redeemed[key]), &r) != nil {
+		return -1
+	}
+	return r.Amount
+}
+
+type redemptionAnswer struct {
+	Amount wire.Amount `json:"amount"`
 }
 
 func (g *fakeGateway) failNext(path string, n int) {
@@ -145,6 +199,17 @@ func (g *fakeGateway) middleware(next http.Handler) http.Handler {
 	})
 }
 
+// refusalStatus is the HTTP status of a ledger refusal (authz.ErrorCode.HTTPStatus).
+func refusalStatus(code string) int {
+	switch code {
+	case "already_redeemed":
+		return http.StatusConflict
+	case "exhausted":
+		return http.StatusGone
+	}
+	return http.StatusUnprocessableEntity
+}
+
 func problem(w http.ResponseWriter, status int, code string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
@@ -174,20 +239,28 @@ func (g *fakeGateway) purchase(w http.ResponseWriter, r *http.Request) {
 		g.t.Errorf("purchase request body does not decode")
 		return
 	}
-	var sum wire.Amount
-	for _, it := range b.Items {
-		sum += it.UnitAmount * wire.Amount(it.Qty)
-	}
-	if b.Tx == "" || b.Merchant.ID == "" || b.Merchant.Name == "" || len(b.Items) == 0 || sum != b.Total ||
-		wire.ValidCurrency(b.Currency) != nil || b.Kind != wire.KindOneOff || b.Summary == "" {
-		g.t.Errorf("bad purchase request %+v", b)
+	// The terms the gateway builds from the request must validate: a prompt that
+	// expires in five minutes, from the real clock as the agent's own.
+	terms := wire.Terms{Tx: b.Tx, Device: "dev_1", Session: "ses_1", Merchant: b.Merchant, Items: b.Items,
+		Total: b.Total, Currency: b.Currency, Kind: b.Kind, Conditions: b.Conditions,
+		ExpiresAt: time.Now().Add(5 * time.Minute).UnixMilli(), Nonce: "n0nce"}
+	if err := terms.Validate(); err != nil || b.Summary == "" || len(b.Summary) > wire.MaxTextBytes/2 {
+		g.t.Errorf("bad purchase request %+v: %v", b, err)
 		problem(w, http.StatusUnprocessableEntity, "bad_request")
 		return
 	}
 	g.mu.Lock()
 	_, dup := g.purchases[b.Tx]
+	state := "prompted"
 	if !dup {
 		g.purchases[b.Tx] = b
+		if b.Kind == wire.KindTip {
+			parent, ok := g.purchases[b.Conditions.Parent]
+			if ok && parent.Conditions != nil && g.tipped[parent.Tx]+b.Total <= parent.Conditions.TipCap {
+				g.tipped[parent.Tx] += b.Total
+				state = "mandated"
+			}
+		}
 	}
 	g.mu.Unlock()
 	if dup {
@@ -196,7 +269,7 @@ func (g *fakeGateway) purchase(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
-	fmt.Fprintf(w, `{"tx":%q,"state":"prompted","consent_hash":"h4sh","expires_at":1760000000000}`, b.Tx)
+	fmt.Fprintf(w, `{"tx":%q,"state":%q,"consent_hash":"h4sh","expires_at":1760000000000}`, b.Tx, state)
 }
 
 func (g *fakeGateway) reject(w http.ResponseWriter, r *http.Request) {
@@ -230,34 +303,68 @@ func (g *fakeGateway) redeem(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusUnprocessableEntity, "bad_mandate")
 		return
 	}
-	if key != "redeem-"+m.id {
-		g.t.Errorf("Idempotency-Key = %q, want redeem-%s", key, m.id)
+	recurring := m.kind == wire.KindRecurring
+	if recurring && !strings.HasPrefix(key, "redeem-"+m.id+":") || !recurring && key != "redeem-"+m.id {
+		g.t.Errorf("Idempotency-Key = %q for a %s mandate %s", key, m.kind, m.id)
 	}
 	if prev, ok := g.keyBody[key]; ok {
-		if prev != string(raw) {
-			problem(w, http.StatusUnprocessableEntity, "idempotency_key_reused")
-			return
+		switch {
+		case prev != string(raw):
+			problem(w, http.StatusUnprocessableEntity, "idempotency_conflict")
+		case g.refused[key] != "": // a refusal is final for its key
+			problem(w, refusalStatus(g.refused[key]), g.refused[key])
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK) // a replay: the original answer
+			fmt.Fprint(w, g.redeemed[key])
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK) // a replay: the original answer
-		fmt.Fprint(w, g.redeemed[key])
 		return
+	}
+	refuse := func(code string) {
+		g.keyBody[key], g.refused[key] = string(raw), code
+		problem(w, refusalStatus(code), code)
+	}
+	var inPeriod wire.Amount
+	for _, p := range g.payments[m.id] {
+		if p.period == g.period {
+			inPeriod += p.amount
+		}
 	}
 	switch {
-	case g.byMandate[m.id] != "":
-		problem(w, http.StatusConflict, "already_redeemed")
+	case !recurring && g.byMandate[m.id] != "":
+		refuse("already_redeemed")
 		return
 	case b.Amount > m.cap:
-		problem(w, http.StatusUnprocessableEntity, "over_cap")
+		refuse("over_cap")
 		return
 	case b.Payee != m.payee || b.Currency != m.currency:
-		problem(w, http.StatusUnprocessableEntity, "mismatch")
+		refuse("mismatch")
+		return
+	case recurring && m.times > 0 && len(g.payments[m.id]) >= m.times:
+		refuse("exhausted")
+		return
+	case recurring && inPeriod+b.Amount > m.periodCap:
+		refuse("over_period_cap")
 		return
 	}
-	answer := fmt.Sprintf(`{"redemption":"rdm_%s","mandate":%q,"tx":%q,"amount":%d,"currency":%q,"payee":%q,"redeemed_at":1760000000000}`,
-		m.id, m.id, m.tx, b.Amount, b.Currency, b.Payee)
+	answer := fmt.Sprintf(`{"redemption":"rdm_%s_%d","mandate":%q,"tx":%q,"amount":%d,"currency":%q,"payee":%q,"redeemed_at":1760000000000}`,
+		m.id, len(g.payments[m.id]), m.id, m.tx, b.Amount, b.Currency, b.Payee)
 	g.keyBody[key], g.redeemed[key], g.byMandate[m.id] = string(raw), answer, key
+	g.payments[m.id] = append(g.payments[m.id], fakePayment{period: g.period, amount: b.Amount})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	fmt.Fprint(w, answer)
+}
+
+// cancellation accepts the merchant's answer to a cancellation.
+func (g *fakeGateway) cancellation(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Accept bool `json:"accept"`
+	}
+	if _, ok := decode(w, r, &b); !ok || !b.Accept {
+		g.t.Errorf("cancellation body does not decode or does not accept")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"tx":%q,"state":"cancelled"}`, r.PathValue("tx"))
 }

@@ -189,16 +189,30 @@ func addOption(l *Line, o string) error {
 // purchase from part of a sentence. Lines that repeat an item in the same size and
 // options are merged. All items must come from one merchant.
 func (c *Catalog) Parse(text string) (Order, error) {
+	toks, err := tokenizeUtterance(text)
+	if err != nil {
+		return Order{}, err
+	}
+	return c.parseOrder(toks)
+}
+
+// tokenizeUtterance splits text into tokens, refusing an empty or overlong one.
+func tokenizeUtterance(text string) ([]token, error) {
 	if len(text) > wire.MaxTextBytes {
-		return Order{}, notUnderstood("Sorry, that was too long for one order.")
+		return nil, notUnderstood("Sorry, that was too long for one order.")
 	}
 	toks := tokenize(text)
 	switch {
 	case len(toks) == 0:
-		return Order{}, notUnderstood("Sorry, I didn't hear an order.")
+		return nil, notUnderstood("Sorry, I didn't hear an order.")
 	case len(toks) > maxTokens:
-		return Order{}, notUnderstood("Sorry, that was too long for one order.")
+		return nil, notUnderstood("Sorry, that was too long for one order.")
 	}
+	return toks, nil
+}
+
+// parseOrder is Parse after tokenizing.
+func (c *Catalog) parseOrder(toks []token) (Order, error) {
 	var (
 		lines []Line
 		pend  pending
@@ -224,9 +238,14 @@ func (c *Catalog) Parse(text string) (Order, error) {
 		case kindWith:
 			with = len(lines) > 0 && pend.empty()
 		case kindArticle:
-			if !with {
-				err = pend.setQty(p.n)
+			// After "with", an article goes with the option that follows ("with an extra
+			// shot"), unless options and sizes lead to an item: then it is one of that
+			// item ("with an extra shot and a decaf espresso").
+			if with && !c.leadsToItem(toks, i) {
+				break
 			}
+			with = false
+			err = pend.setQty(p.n)
 		case kindNumber:
 			with = false
 			err = pend.setQty(p.n)
@@ -250,6 +269,9 @@ func (c *Catalog) Parse(text string) (Order, error) {
 			}
 			pend.size = p.name
 		case kindOption:
+			if with && c.leadsToItem(toks, i-len(p.words)) { // "with decaf and decaf espresso"
+				with = false
+			}
 			if with {
 				err = addOption(&lines[len(lines)-1], p.name)
 			} else if !slices.Contains(pend.options, p.name) {
@@ -317,6 +339,26 @@ func finish(lines []Line) (Order, error) {
 		return Order{}, notUnderstood("Sorry, that order is too large.")
 	}
 	return o, nil
+}
+
+// leadsToItem reports whether toks[i:] starts with sizes and options, or none, and
+// then an item.
+func (c *Catalog) leadsToItem(toks []token, i int) bool {
+	for i < len(toks) {
+		p := c.dict.match(toks, i)
+		if p == nil {
+			return false
+		}
+		switch p.kind {
+		case kindItem:
+			return true
+		case kindOption, kindSize:
+			i += len(p.words)
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // mentionsItem reports whether any item alias occurs in toks.

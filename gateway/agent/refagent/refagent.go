@@ -2,7 +2,6 @@ package refagent
 
 import (
 	"cmp"
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -20,11 +19,13 @@ import (
 
 // Errors.
 var (
-	// ErrBusy is returned by OnIntent and OnMandate when the queue is full; the
-	// event is not taken and the drop is counted. The gateway keeps it and retries.
+	// ErrBusy is returned by OnIntent and OnMandate when the queue is full, and by
+	// OnMandate for a new price target or subscription when MaxTracked of them are
+	// kept already; the event is not taken and the drop is counted. The gateway keeps
+	// it and retries.
 	ErrBusy = errors.New("refagent: queue full")
-	// ErrClosed is returned by the On* methods once Run has returned, and by a Run
-	// after that.
+	// ErrClosed is returned by the On* methods and Charge once Run has returned, and
+	// by a Run after that.
 	ErrClosed = errors.New("refagent: stopped")
 	// ErrRunning is returned by a second concurrent Run.
 	ErrRunning = errors.New("refagent: already running")
@@ -32,6 +33,15 @@ var (
 	ErrInvalid = errors.New("refagent: invalid event")
 	// ErrConfig reports a Config New refuses.
 	ErrConfig = errors.New("refagent: bad config")
+	// ErrUnknownItem reports a sku the catalogue does not have (SetPrice).
+	ErrUnknownItem = errors.New("refagent: unknown sku")
+	// ErrBadPrice reports a price SetPrice refuses: not positive, over
+	// wire.MaxAmount, or making a size of the item cost nothing or too much.
+	ErrBadPrice = errors.New("refagent: bad price")
+	// ErrNoSubscription is returned by Charge for a transaction that is not a
+	// subscription the agent holds (never approved, forgotten, or not yet handed
+	// over by the gateway).
+	ErrNoSubscription = errors.New("refagent: no such subscription")
 )
 
 // Config configures an Agent. The zero value of every field but BaseURL and APIKey
@@ -62,34 +72,58 @@ type Config struct {
 	// Backoff is the wait before the first retry; each further retry waits twice as
 	// long, up to 32 times Backoff. Default 200 ms.
 	Backoff time.Duration
-	// MaxTracked bounds the transactions whose proposals the agent remembers to
-	// check mandates against; the oldest is forgotten first. Default 4096.
+	// MaxTracked bounds, each on its own, the transactions whose proposals the agent
+	// remembers to check mandates against (the oldest is forgotten first), the
+	// devices whose last paid order it remembers for tips (likewise), and the price
+	// targets and subscriptions it keeps (a new one beyond it is refused with
+	// ErrBusy). Default 4096.
 	MaxTracked int
+	// TargetValidity is how long a price target stays open when the user did not say
+	// ("for ten days", "until March 5"), and a subscription said without a count or
+	// an end. Default 30 days; at most MaxValidity.
+	TargetValidity time.Duration
+	// WatchEvery is how often Run checks the price targets it keeps, besides on every
+	// SetPrice, and forgets the expired ones. Default 1 s.
+	WatchEvery time.Duration
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
 }
 
 // Defaults.
 const (
-	DefaultID         = "refagent"
-	DefaultQueueSize  = 256
-	DefaultWorkers    = 4
-	DefaultRetries    = 4
-	DefaultBackoff    = 200 * time.Millisecond
-	DefaultMaxTracked = 4096
-	defaultTimeout    = 10 * time.Second
+	DefaultID             = "refagent"
+	DefaultQueueSize      = 256
+	DefaultWorkers        = 4
+	DefaultRetries        = 4
+	DefaultBackoff        = 200 * time.Millisecond
+	DefaultMaxTracked     = 4096
+	DefaultTargetValidity = 30 * 24 * time.Hour
+	DefaultWatchEvery     = time.Second
+	defaultTimeout        = 10 * time.Second
 )
 
 // Stats are the agent's counters since New.
 type Stats struct {
-	Intents     uint64 // intents taken into the queue
-	Proposals   uint64 // purchase requests the gateway accepted
-	Rejections  uint64 // rejections (not understood) the gateway accepted
-	Redemptions uint64 // mandates redeemed; a replay of one already counted is not counted again
+	Intents    uint64 // intents taken into the queue
+	Proposals  uint64 // purchase requests the gateway accepted, tips included
+	Rejections uint64 // rejections (not understood) the gateway accepted
+	// Redemptions are the payments received: one-off, tip and price-target mandates
+	// redeemed, and every subscription payment. A replay of one already counted is
+	// not counted again.
+	Redemptions uint64
 	Failures    uint64 // calls that failed for good, and mandates the merchant checks refused
 	QueueDrops  uint64 // events refused with ErrBusy
+
+	TargetsWatched       uint64 // price-target mandates taken into the watch list
+	TargetsFired         uint64 // price targets redeemed because the price came down
+	TargetsExpired       uint64 // price targets forgotten at their end, unredeemed
+	TipsRequested        uint64 // tip purchase requests the gateway accepted
+	SubscriptionPayments uint64 // subscription payments made: the first, and each Charge
 }
 
 type counters struct {
 	intents, proposals, rejections, redemptions, failures, drops atomic.Uint64
+	watched, fired, expired, tips, subPayments                   atomic.Uint64
 }
 
 const (
@@ -100,44 +134,65 @@ const (
 
 // Agent is the embedded reference agent. Create it with New, start it with Run.
 type Agent struct {
-	id      string
-	base    string // BaseURL without a trailing slash
-	key     string
-	cat     *Catalog
-	client  *http.Client
-	log     *slog.Logger
-	workers int
-	retries int
-	backoff time.Duration
+	id             string
+	base           string // BaseURL without a trailing slash
+	key            string
+	cat            *Catalog
+	client         *http.Client
+	log            *slog.Logger
+	workers        int
+	retries        int
+	backoff        time.Duration
+	maxTracked     int
+	targetValidity time.Duration
+	watchEvery     time.Duration
+	now            func() time.Time
+	skus           map[string]*Item // every catalogue item
 
 	queue chan job
+	poke  chan struct{} // SetPrice wakes the watcher; capacity 1, a full one is enough
 	state atomic.Int32
 	stats counters
 
+	pmu    sync.RWMutex
+	prices map[string]wire.Amount // sku -> base price set by SetPrice
+
 	mu      sync.Mutex
-	props   map[string]*list.Element // tx -> element of order holding *proposal
-	order   *list.List               // oldest first
-	maxProp int
+	props   *bounded[*proposal]      // tx -> what the agent proposed
+	last    *bounded[lastOrder]      // device -> its last one-off order paid, for tips
+	targets map[string]*target       // tx -> a price target watched; at most maxTracked
+	subs    map[string]*subscription // tx -> a subscription; at most maxTracked
 
 	jobDone func() // test hook, called after each job; set before Run
 }
 
 var _ agent.Agent = (*Agent)(nil)
 
-// job is one queued event: exactly one of intent, mandate and cancel is set.
+// job is one queued event: exactly one of intent, mandate, cancel and fire is set.
 type job struct {
 	intent  *agent.Intent
 	mandate *agent.Mandate
 	cancel  string // a tx the user cancelled after paying
+	fire    string // a tx whose price target is met
 }
 
 // proposal is what the agent proposed for a transaction, to check its mandate.
 type proposal struct {
 	tx         string
+	device     string // "" when recalled from a mandate
+	kind       wire.Kind
 	payee      string
 	currency   string
-	total      wire.Amount
-	redeemedBy string // the mandate id once redeemed
+	total      wire.Amount // for a price target its cap, for a subscription one payment
+	items      []wire.Item
+	tip        wire.Amount // a one-off order's tip, requested once it is paid
+	redeemedBy string      // the mandate id once redeemed
+}
+
+// lastOrder is a device's last one-off order the agent was paid for: what a spoken
+// tip adds to.
+type lastOrder struct {
+	tx, payee, currency string
 }
 
 // recall rebuilds a proposal from a mandate whose payee is one of the catalogue's
@@ -147,10 +202,13 @@ func (a *Agent) recall(m agent.Mandate) (proposal, bool) {
 	if !ok || mer.Currency != m.Currency {
 		return proposal{}, false
 	}
-	p := proposal{tx: m.Tx, payee: m.Payee, currency: m.Currency, total: m.AmountCap}
+	p := proposal{tx: m.Tx, kind: kindOf(m), payee: m.Payee, currency: m.Currency, total: m.AmountCap, items: m.Items}
 	a.remember(&p)
 	return p, true
 }
+
+// kindOf is the mandate's kind; a gateway that does not say means one_off.
+func kindOf(m agent.Mandate) wire.Kind { return cmp.Or(m.Kind, wire.KindOneOff) }
 
 // New checks cfg, fills in its defaults and returns an agent that is not running yet.
 func New(cfg Config) (*Agent, error) {
@@ -161,27 +219,43 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.APIKey == "" {
 		return nil, fmt.Errorf("%w: APIKey is required", ErrConfig)
 	}
-	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.Backoff < 0 || cfg.MaxTracked < 0 {
-		return nil, fmt.Errorf("%w: QueueSize, Workers, Backoff and MaxTracked must not be negative", ErrConfig)
+	if cfg.QueueSize < 0 || cfg.Workers < 0 || cfg.Backoff < 0 || cfg.MaxTracked < 0 || cfg.WatchEvery < 0 {
+		return nil, fmt.Errorf("%w: QueueSize, Workers, Backoff, MaxTracked and WatchEvery must not be negative", ErrConfig)
+	}
+	if cfg.TargetValidity < 0 || cfg.TargetValidity > MaxValidity {
+		return nil, fmt.Errorf("%w: TargetValidity %v: want 0 (default) to %v", ErrConfig, cfg.TargetValidity, MaxValidity)
 	}
 	a := &Agent{
-		id:      cmp.Or(cfg.ID, DefaultID),
-		base:    strings.TrimRight(cfg.BaseURL, "/"),
-		key:     cfg.APIKey,
-		cat:     cfg.Catalog,
-		client:  cfg.HTTPClient,
-		log:     cfg.Logger,
-		workers: cmp.Or(cfg.Workers, DefaultWorkers),
-		retries: cmp.Or(cfg.Retries, DefaultRetries),
-		backoff: cfg.Backoff,
-		queue:   make(chan job, cmp.Or(cfg.QueueSize, DefaultQueueSize)),
-		props:   map[string]*list.Element{},
-		order:   list.New(),
-		maxProp: cmp.Or(cfg.MaxTracked, DefaultMaxTracked),
+		id:             cmp.Or(cfg.ID, DefaultID),
+		base:           strings.TrimRight(cfg.BaseURL, "/"),
+		key:            cfg.APIKey,
+		cat:            cfg.Catalog,
+		client:         cfg.HTTPClient,
+		log:            cfg.Logger,
+		workers:        cmp.Or(cfg.Workers, DefaultWorkers),
+		retries:        cmp.Or(cfg.Retries, DefaultRetries),
+		backoff:        cmp.Or(cfg.Backoff, DefaultBackoff),
+		maxTracked:     cmp.Or(cfg.MaxTracked, DefaultMaxTracked),
+		targetValidity: cmp.Or(cfg.TargetValidity, DefaultTargetValidity),
+		watchEvery:     cmp.Or(cfg.WatchEvery, DefaultWatchEvery),
+		now:            cfg.Now,
+		skus:           map[string]*Item{},
+		queue:          make(chan job, cmp.Or(cfg.QueueSize, DefaultQueueSize)),
+		poke:           make(chan struct{}, 1),
+		prices:         map[string]wire.Amount{},
+		targets:        map[string]*target{},
+		subs:           map[string]*subscription{},
 	}
+	a.props = newBounded[*proposal](a.maxTracked)
+	a.last = newBounded[lastOrder](a.maxTracked)
 	if a.cat == nil {
 		if a.cat, err = DefaultCatalog(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	for _, m := range a.cat.merchants {
+		for _, it := range m.Items {
+			a.skus[it.SKU] = it
 		}
 	}
 	if a.client == nil {
@@ -194,8 +268,8 @@ func New(cfg Config) (*Agent, error) {
 	if a.retries < 0 {
 		a.retries = 0
 	}
-	if a.backoff == 0 {
-		a.backoff = DefaultBackoff
+	if a.now == nil {
+		a.now = time.Now
 	}
 	return a, nil
 }
@@ -206,19 +280,25 @@ func (a *Agent) ID() string { return a.id }
 // Stats returns the counters.
 func (a *Agent) Stats() Stats {
 	return Stats{
-		Intents:     a.stats.intents.Load(),
-		Proposals:   a.stats.proposals.Load(),
-		Rejections:  a.stats.rejections.Load(),
-		Redemptions: a.stats.redemptions.Load(),
-		Failures:    a.stats.failures.Load(),
-		QueueDrops:  a.stats.drops.Load(),
+		Intents:              a.stats.intents.Load(),
+		Proposals:            a.stats.proposals.Load(),
+		Rejections:           a.stats.rejections.Load(),
+		Redemptions:          a.stats.redemptions.Load(),
+		Failures:             a.stats.failures.Load(),
+		QueueDrops:           a.stats.drops.Load(),
+		TargetsWatched:       a.stats.watched.Load(),
+		TargetsFired:         a.stats.fired.Load(),
+		TargetsExpired:       a.stats.expired.Load(),
+		TipsRequested:        a.stats.tips.Load(),
+		SubscriptionPayments: a.stats.subPayments.Load(),
 	}
 }
 
-// Run starts the workers and blocks until ctx is done and every worker has stopped
-// (an API call in progress is cancelled with ctx). It returns nil then. Events still
-// queued are abandoned: the gateway delivers at least once and hands them over again.
-// An agent runs once: after Run returns, the On* methods and Run answer ErrClosed.
+// Run starts the workers and the price watcher and blocks until ctx is done and
+// every one of them has stopped (an API call in progress is cancelled with ctx). It
+// returns nil then. Events still queued are abandoned: the gateway delivers at least
+// once and hands them over again. An agent runs once: after Run returns, the On*
+// methods, Charge and Run answer ErrClosed.
 func (a *Agent) Run(ctx context.Context) error {
 	if !a.state.CompareAndSwap(stateNew, stateRunning) {
 		if a.state.Load() == stateStopped {
@@ -231,6 +311,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for range a.workers {
 		wg.Go(func() { a.work(ctx) })
 	}
+	wg.Go(func() { a.watch(ctx) })
 	wg.Wait()
 	a.state.Store(stateStopped)
 	a.log.Info("stopped", "abandoned", len(a.queue))
@@ -253,6 +334,8 @@ func (a *Agent) work(ctx context.Context) {
 				a.handleMandate(ctx, *j.mandate)
 			case j.cancel != "":
 				a.handleCancel(ctx, j.cancel)
+			case j.fire != "":
+				a.fireTarget(ctx, j.fire)
 			}
 			if a.jobDone != nil {
 				a.jobDone()
@@ -275,7 +358,10 @@ func (a *Agent) OnIntent(ctx context.Context, in agent.Intent) error {
 }
 
 // OnMandate queues a mandate; a worker checks it against the proposal for its tx and
-// redeems it. It answers ErrBusy when the queue is full.
+// redeems it: at once (one_off, tip), when the price comes down (price_target), or
+// its first payment (recurring). It answers ErrBusy when the queue is full, or when
+// the mandate is a new price target or subscription and MaxTracked of those are
+// kept already.
 func (a *Agent) OnMandate(ctx context.Context, m agent.Mandate) error {
 	if err := firstErr(checkEventID("mandate.tx", m.Tx), checkEventID("mandate.id", m.ID)); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -283,10 +369,31 @@ func (a *Agent) OnMandate(ctx context.Context, m agent.Mandate) error {
 	if m.Token == "" {
 		return fmt.Errorf("%w: mandate %s: no token", ErrInvalid, m.ID)
 	}
+	if a.full(kindOf(m), m.Tx) {
+		a.stats.drops.Add(1)
+		return ErrBusy
+	}
 	return a.enqueue(ctx, job{mandate: &m})
 }
 
-// OnOutcome forgets the transaction.
+// full reports whether a mandate of kind for tx would be refused because MaxTracked
+// price targets or subscriptions are kept already.
+func (a *Agent) full(kind wire.Kind, tx string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch kind {
+	case wire.KindPriceTarget:
+		_, known := a.targets[tx]
+		return !known && len(a.targets) >= a.maxTracked
+	case wire.KindRecurring:
+		_, known := a.subs[tx]
+		return !known && len(a.subs) >= a.maxTracked
+	}
+	return false
+}
+
+// OnOutcome forgets the transaction: its proposal, and the price target or
+// subscription it was, if any.
 func (a *Agent) OnOutcome(ctx context.Context, o agent.Outcome) error {
 	if a.state.Load() == stateStopped {
 		return ErrClosed
@@ -359,163 +466,36 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-// handleIntent proposes the parsed order, or rejects what does not parse.
-func (a *Agent) handleIntent(ctx context.Context, in agent.Intent) {
-	log := a.log.With("tx", in.Tx)
-	order, err := a.cat.Parse(in.Text)
-	if err != nil {
-		a.reject(ctx, log, in.Tx, err)
-		return
-	}
-	total := order.Total()
-	a.remember(&proposal{tx: in.Tx, payee: order.Merchant.ID, currency: order.Merchant.Currency, total: total})
-	req := purchaseRequest{
-		Tx:       in.Tx,
-		Merchant: wire.Merchant{ID: order.Merchant.ID, Name: order.Merchant.Name},
-		Items:    order.Items(),
-		Total:    total,
-		Currency: order.Merchant.Currency,
-		Kind:     wire.KindOneOff,
-		Summary:  truncate(order.Summary(), wire.MaxTextBytes),
-	}
-	var resp purchaseResponse
-	_, err = a.call(ctx, http.MethodPost, "/v1/purchase-requests", "", req, &resp)
-	var ae *apiError
-	switch {
-	case err == nil:
-		a.stats.proposals.Add(1)
-		log.Info("proposed", "merchant", order.Merchant.ID, "lines", len(order.Lines), "state", resp.State)
-	case errors.As(err, &ae) && ae.Status == http.StatusConflict:
-		// Delivered again (at least once): the gateway already has an answer for tx.
-		log.Info("purchase request already made", "code", ae.Code)
-	default:
-		if errors.As(err, &ae) { // refused for good: nothing to redeem
-			a.forget(in.Tx)
-		}
-		a.stats.failures.Add(1)
-		log.Warn("purchase request failed", "err", err)
-	}
-}
-
-func (a *Agent) reject(ctx context.Context, log *slog.Logger, tx string, perr error) {
-	reason := "Sorry, I didn't understand that."
-	var pe *ParseError
-	if errors.As(perr, &pe) {
-		reason = pe.Reason
-	}
-	body := rejectRequest{Code: wire.CodeNotUnderstood.String(), Reason: truncate(reason, wire.MaxTextBytes)}
-	_, err := a.call(ctx, http.MethodPost, "/v1/transactions/"+url.PathEscape(tx)+"/reject", "", body, nil)
-	var ae *apiError
-	switch {
-	case err == nil:
-		a.stats.rejections.Add(1)
-		log.Info("rejected", "why", errKind(perr))
-	case errors.As(err, &ae) && ae.Status == http.StatusConflict:
-		log.Info("rejection already made", "code", ae.Code)
-	default:
-		a.stats.failures.Add(1)
-		log.Warn("rejection failed", "err", err)
-	}
-}
-
-// errKind names a parse error for logs without quoting the user's words.
-func errKind(err error) string {
-	switch {
-	case errors.Is(err, ErrMixedMerchants):
-		return "mixed_merchants"
-	case errors.Is(err, ErrQuantity):
-		return "quantity"
-	}
-	return "not_understood"
-}
-
-// handleMandate acts as the merchant: it checks the mandate against the proposal and
-// redeems exactly the proposed total, once.
-func (a *Agent) handleMandate(ctx context.Context, m agent.Mandate) {
-	log := a.log.With("tx", m.Tx, "mandate", m.ID)
-	p, ok := a.lookup(m.Tx)
-	if !ok {
-		// The agent restarted since it proposed (the gateway hands unfinished mandates
-		// back after its own restart). The mandate carries the terms the user approved;
-		// as the merchant, redeem them if they are ours.
-		p, ok = a.recall(m)
-	}
-	var refuse string
-	switch {
-	case !ok:
-		refuse = "no proposal for this transaction, and the payee or currency is not ours"
-	case p.redeemedBy != "" && p.redeemedBy != m.ID:
-		refuse = "transaction already redeemed with another mandate"
-	case m.Payee != p.payee:
-		refuse = "payee is not the proposed merchant"
-	case m.Currency != p.currency:
-		refuse = "currency is not the proposed currency"
-	case m.AmountCap < p.total:
-		refuse = "amount cap is below the proposed total"
-	}
-	if refuse != "" {
-		a.stats.failures.Add(1)
-		log.Warn("mandate refused", "why", refuse)
-		return
-	}
-	body := redeemRequest{Mandate: m.Token, Amount: p.total, Currency: p.currency, Payee: p.payee}
-	var r redemption
-	status, err := a.call(ctx, http.MethodPost, "/v1/redemptions", "redeem-"+m.ID, body, &r)
-	if err != nil {
-		a.stats.failures.Add(1)
-		log.Warn("redemption failed", "err", err)
-		return
-	}
-	if r.Redemption == "" || r.Amount != p.total || r.Currency != p.currency {
-		a.stats.failures.Add(1)
-		log.Error("redemption answer does not match the request", "redemption", r.Redemption)
-		return
-	}
-	if a.markRedeemed(m.Tx, m.ID) {
-		a.stats.redemptions.Add(1)
-	}
-	log.Info("redeemed", "redemption", r.Redemption, "replay", status == http.StatusOK)
-}
-
 // remember records a proposal, keeping whether tx was already redeemed, and forgets
 // the oldest beyond MaxTracked.
 func (a *Agent) remember(p *proposal) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if e, ok := a.props[p.tx]; ok {
-		old := e.Value.(*proposal)
-		if old.payee == p.payee && old.currency == p.currency && old.total == p.total {
-			p.redeemedBy = old.redeemedBy
-		}
-		a.order.Remove(e)
+	if old, ok := a.props.get(p.tx); ok &&
+		old.payee == p.payee && old.currency == p.currency && old.total == p.total && old.kind == p.kind {
+		p.redeemedBy = old.redeemedBy
 	}
-	a.props[p.tx] = a.order.PushBack(p)
-	for a.order.Len() > a.maxProp {
-		oldest := a.order.Front()
-		delete(a.props, oldest.Value.(*proposal).tx)
-		a.order.Remove(oldest)
-	}
+	a.props.put(p.tx, p)
 }
 
 func (a *Agent) lookup(tx string) (proposal, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	e, ok := a.props[tx]
+	p, ok := a.props.get(tx)
 	if !ok {
 		return proposal{}, false
 	}
-	return *e.Value.(*proposal), true
+	return *p, true
 }
 
 // markRedeemed records the redemption and reports whether it is the first for tx.
 func (a *Agent) markRedeemed(tx, mandate string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	e, ok := a.props[tx]
+	p, ok := a.props.get(tx)
 	if !ok {
 		return true // forgotten meanwhile; the redemption is still new to the counters
 	}
-	p := e.Value.(*proposal)
 	if p.redeemedBy != "" {
 		return false
 	}
@@ -523,13 +503,38 @@ func (a *Agent) markRedeemed(tx, mandate string) bool {
 	return true
 }
 
+// forget drops everything the agent keeps about tx. A device's last order is
+// forgotten too when it is tx (cancelled: nothing to tip).
 func (a *Agent) forget(tx string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if e, ok := a.props[tx]; ok {
-		delete(a.props, tx)
-		a.order.Remove(e)
+	if p, ok := a.props.get(tx); ok && p.device != "" {
+		if l, ok := a.last.get(p.device); ok && l.tx == tx {
+			a.last.remove(p.device)
+		}
 	}
+	a.props.remove(tx)
+	delete(a.targets, tx)
+	delete(a.subs, tx)
+}
+
+// paid records a one-off order paid as its device's last order, for tips.
+func (a *Agent) paid(p proposal) {
+	if p.device == "" || p.kind != wire.KindOneOff {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.last.put(p.device, lastOrder{tx: p.tx, payee: p.payee, currency: p.currency})
+}
+
+func (a *Agent) lastOrder(device string) (lastOrder, bool) {
+	if device == "" {
+		return lastOrder{}, false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.last.get(device)
 }
 
 // truncate cuts s to at most n bytes on a rune boundary.

@@ -118,6 +118,7 @@ func TestAgentProposesAndRedeems(t *testing.T) {
 			{SKU: "americano", Name: "Americano", Qty: 1, UnitAmount: 450, Options: []string{"large"}},
 		},
 		Total: 1550, Currency: "USD", Kind: wire.KindOneOff, Summary: "2 oat lattes, 1 large americano",
+		Conditions: &wire.Conditions{TipCap: 500}, // Earshot Coffee's tip cap (catalog.yaml)
 	}
 	if got := purchases["tx_1"]; !reflect.DeepEqual(got, want) {
 		t.Fatalf("purchase request =\n%+v\nwant\n%+v", got, want)

@@ -15,23 +15,29 @@ import (
 type token struct{ raw, stem string }
 
 // normalise lower-cases s, drops apostrophes ("i'd" -> "id"), turns every other rune
-// that is not a letter or digit into a space and collapses spaces.
+// that is not a letter or digit into a space and collapses spaces. A decimal point
+// between two digits stays, so that "$89.50" is the one word "89.50".
 func normalise(s string) string { return strings.Join(words(s), " ") }
 
 func words(s string) []string {
+	rs := []rune(s)
 	var b strings.Builder
 	b.Grow(len(s))
-	for _, r := range s {
+	for i, r := range rs {
 		switch {
 		case r == '\'' || r == '\u2019' || r == '\u02bc':
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
 			b.WriteRune(unicode.ToLower(r))
+		case r == '.' && i > 0 && i+1 < len(rs) && isDigit(rs[i-1]) && isDigit(rs[i+1]):
+			b.WriteByte('.')
 		default:
 			b.WriteByte(' ')
 		}
 	}
 	return strings.Fields(b.String())
 }
+
+func isDigit(r rune) bool { return r >= '0' && r <= '9' }
 
 func tokenize(s string) []token {
 	ws := words(s)
