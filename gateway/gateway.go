@@ -17,6 +17,7 @@ import (
 
 	"github.com/earshot/earshot/authz"
 	"github.com/earshot/earshot/authz/audit"
+	"github.com/earshot/earshot/authz/risk"
 	"github.com/earshot/earshot/gateway/agent"
 	"github.com/earshot/earshot/gateway/agent/refagent"
 	"github.com/earshot/earshot/gateway/api"
@@ -61,6 +62,10 @@ type Config struct {
 	Heartbeat time.Duration
 	// CatalogFile replaces the reference agent's embedded demo catalogue.
 	CatalogFile string
+	// RiskFile replaces the embedded risk rules (authz/risk/default.yaml).
+	RiskFile string
+	// Risk, if set, is the risk policy itself (tests); it wins over RiskFile.
+	Risk *risk.Policy
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// NewAgent, if set, replaces the embedded reference agent. It is given the
@@ -189,7 +194,7 @@ func (s *Server) build() error {
 	if s.cfg.MandateTTL <= 0 {
 		s.cfg.MandateTTL = defaultMandateTTL
 	}
-	s.keyring, err = keyring.Open(ctx, keyring.Config{Store: s.db, MaxValidity: s.cfg.MandateTTL + authz.Leeway,
+	s.keyring, err = keyring.Open(ctx, keyring.Config{Store: s.db, MaxValidity: max(s.cfg.MandateTTL, authz.MaxOpenValidity) + authz.Leeway,
 		Logger: s.cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -218,11 +223,20 @@ func (s *Server) build() error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	policy, err := s.riskPolicy()
+	if err != nil {
+		return err
+	}
+	said, isCancel, err := saidFrom(cat)
+	if err != nil {
+		return err
+	}
 	metrics := session.NewMetrics()
 	s.core, err = session.New(session.Config{
 		Store: s.db, Registry: reg, Keys: keys, Agent: s.agent, Issuer: "earshot:" + id,
 		ConsentTTL: s.cfg.ConsentTTL, MandateTTL: s.cfg.MandateTTL, Heartbeat: s.cfg.Heartbeat,
 		Logger: s.cfg.Logger, Metrics: metrics, Audit: trail, CancelWindow: s.cfg.CancelWindow,
+		Risk: policy, Said: said, IsCancel: isCancel,
 	})
 	if err != nil {
 		return err

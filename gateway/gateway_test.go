@@ -323,6 +323,9 @@ func (a *holdAgent) OnIntent(_ context.Context, in agent.Intent) error {
 func startHold(t *testing.T, cfg gateway.Config) (*gw, *holdAgent) {
 	t.Helper()
 	ha := &holdAgent{mandates: make(chan agent.Mandate, 16)}
+	if cfg.Risk == nil {
+		cfg.Risk = testRisk(t) // many purchases from one new device
+	}
 	cfg.NewAgent = func(base, key string) (gateway.Agent, error) {
 		ha.base, ha.key = base, key
 		return ha, nil

@@ -40,11 +40,11 @@ func Default() *Policy {
 		NewDevice:    NewDevice{Cooldown: 24 * time.Hour, Limit: four(1500, 2000), Action: ActionStepUp},
 		StepUp: map[string][]Level{
 			"glasses": {
-				{Methods: []Method{wire.MethodTap, wire.MethodVoice}},
+				{Methods: []Method{wire.MethodTap, wire.MethodVoice, wire.MethodButton}},
 				{Methods: []Method{wire.MethodPhone}, Above: four(2000, 3000)},
 			},
 			"kiosk": {
-				{Methods: []Method{wire.MethodTap}},
+				{Methods: []Method{wire.MethodTap, wire.MethodButton}},
 				{Methods: []Method{wire.MethodPIN}, Above: four(2000, 3000)},
 			},
 			"phone": {{Methods: []Method{wire.MethodTap}}},

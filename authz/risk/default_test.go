@@ -50,6 +50,8 @@ func TestDefaultFile(t *testing.T) {
 }
 
 func TestDefaultDecisions(t *testing.T) {
+	tapVoiceButton := []Method{wire.MethodTap, wire.MethodVoice, wire.MethodButton}
+	tapButton := []Method{wire.MethodTap, wire.MethodButton}
 	denied := Default()
 	denied.Merchants.Deny = []string{"m_coffee"}
 	tests := []struct {
@@ -61,11 +63,11 @@ func TestDefaultDecisions(t *testing.T) {
 		methods []Method
 		reasons []string
 	}{
-		{name: "small glasses purchase", outcome: OutcomeAllow, methods: tapVoice},
-		{name: "glasses at the threshold", req: func(r *Request) { r.Amount = 2000 }, outcome: OutcomeAllow, methods: tapVoice},
+		{name: "small glasses purchase", outcome: OutcomeAllow, methods: tapVoiceButton},
+		{name: "glasses at the threshold", req: func(r *Request) { r.Amount = 2000 }, outcome: OutcomeAllow, methods: tapVoiceButton},
 		{name: "large glasses purchase", req: func(r *Request) { r.Amount = 4500 },
 			outcome: OutcomeStepUp, methods: phone, reasons: []string{CodeStepUpAmount}},
-		{name: "small kiosk purchase", req: func(r *Request) { r.DeviceKind = "kiosk" }, outcome: OutcomeAllow, methods: tap},
+		{name: "small kiosk purchase", req: func(r *Request) { r.DeviceKind = "kiosk" }, outcome: OutcomeAllow, methods: tapButton},
 		{name: "kiosk over the PIN threshold", req: func(r *Request) { r.DeviceKind = "kiosk"; r.Amount = 2500 },
 			outcome: OutcomeStepUp, methods: pin, reasons: []string{CodeStepUpAmount}},
 		{name: "phone", req: func(r *Request) { r.DeviceKind = "phone"; r.Amount = 20000 }, outcome: OutcomeAllow, methods: tap},
@@ -78,7 +80,7 @@ func TestDefaultDecisions(t *testing.T) {
 		{name: "new device", req: func(r *Request) { r.Enrolled = t0.Add(-2 * time.Hour); r.Amount = 1501 },
 			outcome: OutcomeStepUp, methods: phone, reasons: []string{CodeNewDevice}},
 		{name: "new device under its limit", req: func(r *Request) { r.Enrolled = t0.Add(-2 * time.Hour); r.Amount = 1500 },
-			outcome: OutcomeAllow, methods: tapVoice},
+			outcome: OutcomeAllow, methods: tapVoiceButton},
 		{name: "denied merchant", policy: denied, outcome: OutcomeRefuse, reasons: []string{CodeMerchantDenied}},
 		{name: "over the purchase cap", req: func(r *Request) { r.Amount = 25001 },
 			outcome: OutcomeRefuse, reasons: []string{CodeOverTxCap, CodeStepUpAmount}},
@@ -86,13 +88,13 @@ func TestDefaultDecisions(t *testing.T) {
 			outcome: OutcomeRefuse, reasons: []string{CodeOverDailyCap}},
 		{name: "eleventh request in ten minutes", hist: fakeHistory{purchases: 10},
 			outcome: OutcomeRefuse, reasons: []string{CodeVelocity}},
-		{name: "small yen purchase", req: func(r *Request) { r.Currency = "JPY"; r.Amount = 3000 }, outcome: OutcomeAllow, methods: tapVoice},
+		{name: "small yen purchase", req: func(r *Request) { r.Currency = "JPY"; r.Amount = 3000 }, outcome: OutcomeAllow, methods: tapVoiceButton},
 		{name: "currency not accepted", req: func(r *Request) { r.Currency = "CHF" },
 			outcome: OutcomeRefuse, reasons: []string{CodeCurrencyNotAllowed, CodeStepUpAmount}},
 		{name: "unknown device kind", req: func(r *Request) { r.DeviceKind = "watch" },
 			outcome: OutcomeRefuse, reasons: []string{CodeDeviceKindUnknown}},
 		{name: "price target", req: func(r *Request) { r.Kind = wire.KindPriceTarget; r.Said = &Said{MaxAmount: 1500} },
-			outcome: OutcomeAllow, methods: tapVoice},
+			outcome: OutcomeAllow, methods: tapVoiceButton},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

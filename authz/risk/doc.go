@@ -88,11 +88,11 @@
 //	  # 7. Per device kind, 1 to 4 levels of 1 to 5 methods, weakest first.
 //	  step_up:
 //	    glasses:
-//	      - methods: [tap, voice]
+//	      - methods: [tap, voice, button]
 //	      - methods: [phone]
 //	        above: {USD: 2000, EUR: 2000, GBP: 2000, JPY: 3000}
 //	    kiosk:
-//	      - methods: [tap]
+//	      - methods: [tap, button]
 //	      - methods: [pin]
 //	        above: {USD: 2000, EUR: 2000, GBP: 2000, JPY: 3000}
 //	    phone:

@@ -35,7 +35,7 @@ const usage = `earshot — voice commerce gateway
 
 usage:
   earshot serve   [--data-dir ./data] [--listen 127.0.0.1:8080] [--consent-ttl 60s]
-                  [--mandate-ttl 10m] [--cancel-window 2m] [--heartbeat 25s] [--catalog FILE] [--log-level info]
+                  [--mandate-ttl 10m] [--cancel-window 2m] [--heartbeat 25s] [--catalog FILE] [--risk FILE] [--log-level info]
                   [--mqtt-listen 127.0.0.1:1883 | --mqtt-broker tcp://host:port | --no-mqtt]
                   [--mqtt-ca FILE] [--mqtt-cert FILE] [--mqtt-key FILE] [--mqtt-device-url URL]
                   [--recognizer auto|pocketsphinx|openai|none] [--decoders 2]
@@ -97,6 +97,7 @@ func serve(args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.ConsentTTL, "consent-ttl", 60*time.Second, "how long a prompt stays open")
 	fs.DurationVar(&cfg.MandateTTL, "mandate-ttl", 10*time.Minute, "how long a mandate may be redeemed")
 	fs.DurationVar(&cfg.CancelWindow, "cancel-window", 2*time.Minute, "how long after a payment the user may cancel it (0: none)")
+	fs.StringVar(&cfg.RiskFile, "risk", "", "risk rules file (YAML; default: the embedded rules, authz/risk/default.yaml)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 25*time.Second, "WebSocket ping interval")
 	fs.StringVar(&cfg.CatalogFile, "catalog", "", "catalogue file for the reference agent (default: the embedded demo)")
 	fs.StringVar(&cfg.MQTT.Listen, "mqtt-listen", envOr("EARSHOT_MQTT_LISTEN", ""),

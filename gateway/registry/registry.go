@@ -32,7 +32,7 @@ var (
 	ErrBadPairingCode = errors.New("registry: pairing code unknown, used or expired")
 	ErrUnknownDevice  = errors.New("registry: unknown device")
 	ErrBadUser        = errors.New("registry: user handles are 1-32 of a-z, 0-9, '-', '_'")
-	ErrBadKind        = errors.New("registry: device kind must be glasses or kiosk")
+	ErrBadKind        = errors.New("registry: device kind must be glasses, kiosk or phone")
 	ErrBadAPIKey      = errors.New("registry: unknown API key")
 )
 
@@ -43,6 +43,9 @@ type Kind string
 const (
 	KindGlasses Kind = "glasses"
 	KindKiosk   Kind = "kiosk"
+	// KindPhone is the user's phone: it approves the purchases of the user's other
+	// devices that need a stronger check (decoupled approval) and sets the user's PIN.
+	KindPhone Kind = "phone"
 )
 
 // Device is an enrolled device.
@@ -186,7 +189,7 @@ type EnrollRequest struct {
 // Enroll consumes a pairing code and binds the device key to the code's user. The
 // device proves it holds the key by signing the code.
 func (r *Registry) Enroll(ctx context.Context, req EnrollRequest) (Device, error) {
-	if req.Kind != KindGlasses && req.Kind != KindKiosk {
+	if req.Kind != KindGlasses && req.Kind != KindKiosk && req.Kind != KindPhone {
 		return Device{}, ErrBadKind
 	}
 	if len(req.Name) > wire.MaxNameBytes {

@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/earshot/earshot/authz/audit"
+	"github.com/earshot/earshot/authz/risk"
 
 	"github.com/earshot/earshot/authz"
 	"github.com/earshot/earshot/authz/kv"
@@ -22,26 +27,32 @@ type PurchaseRequest struct {
 	Total    wire.Amount   `json:"total"`
 	Currency string        `json:"currency"`
 	Kind     wire.Kind     `json:"kind"`
-	Summary  string        `json:"summary,omitempty"`
+	// Conditions are required by the kinds price_target, recurring and tip (see
+	// wire.Kind); on a tip, Parent is the transaction tipped.
+	Conditions *wire.Conditions `json:"conditions,omitempty"`
+	Summary    string           `json:"summary,omitempty"`
 }
-
-// promptMethods are the verification methods a one-off prompt accepts.
-var promptMethods = []wire.Method{wire.MethodTap, wire.MethodVoice, wire.MethodButton}
 
 // RequestPurchase turns an agent's proposal into a consent challenge and sends the
 // prompt to the device. Repeating the same proposal returns the open transaction.
+//
+// The risk rules decide first, in the same store transaction: a refusal ends the
+// transaction (rejected, code refused, the rules' reasons), a step-up asks for the
+// stronger methods (the phone, a PIN). A tip inside the tip cap the user agreed to on
+// the order's prompt is mandated at once, without a prompt.
 func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseRequest) (*Tx, error) {
 	if pr.Kind == "" {
 		pr.Kind = wire.KindOneOff
 	}
-	if pr.Kind != wire.KindOneOff {
-		return nil, fmt.Errorf("%w: kind %q is not supported yet; use %q", ErrInvalid, pr.Kind, wire.KindOneOff)
-	}
 	if len(pr.Summary) > wire.MaxTextBytes/2 {
 		return nil, fmt.Errorf("%w: summary of %d bytes, limit %d", ErrInvalid, len(pr.Summary), wire.MaxTextBytes/2)
 	}
-	var out *Tx
+	var (
+		out     *Tx
+		outcome string // "prompted", "granted", "refused", "open"
+	)
 	err := c.update(ctx, func(txn kv.Txn, touch func(string)) error {
+		out, outcome = nil, ""
 		t, err := loadTx(txn, pr.Tx)
 		if err != nil {
 			return err
@@ -50,7 +61,7 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 			return ErrForbidden
 		}
 		if t.State == wire.TxPrompted && sameProposal(t.Challenge.Terms, pr) {
-			out = t
+			out, outcome = t, "open"
 			return nil
 		}
 		if t.State != wire.TxReceived {
@@ -67,10 +78,48 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 		}
 		terms := wire.Terms{
 			Tx: t.ID, Device: t.Device, Session: s.Session, Merchant: pr.Merchant, Items: pr.Items,
-			Total: pr.Total, Currency: pr.Currency, Kind: pr.Kind,
+			Total: pr.Total, Currency: pr.Currency, Kind: pr.Kind, Conditions: pr.Conditions,
 			ExpiresAt: now.Add(c.cfg.ConsentTTL).UnixMilli(), Nonce: nonce,
 		}
-		ch, err := authz.NewChallenge(terms, promptMethods, now)
+		if err := terms.Validate(); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+		var parent *Tx
+		if terms.Kind == wire.KindTip {
+			if parent, err = tipParent(txn, t, &terms); err != nil {
+				return err
+			}
+		}
+		d, err := c.decide(ctx, txn, t, &terms, now)
+		if err != nil {
+			return err
+		}
+		c.m.risk(d)
+		t.Summary = pr.Summary
+		if d.Outcome == risk.OutcomeRefuse {
+			out, outcome = t, "refused"
+			return c.refuse(txn, t, wire.NewError(wire.CodeRefused, reasonText(d)), reasonCodes(d), now, touch)
+		}
+		if parent != nil && d.Outcome == risk.OutcomeAllow {
+			granted, err := c.grantTip(txn, t, parent, terms, now)
+			if err != nil {
+				return err
+			}
+			if granted {
+				touch(t.Device)
+				out, outcome = t, "granted"
+				return nil
+			}
+		}
+		methods, missing, err := stepUp(txn, t, d.Methods)
+		if err != nil {
+			return err
+		}
+		if missing != nil {
+			out, outcome = t, "refused"
+			return c.refuse(txn, t, missing, missing.Code.String(), now, touch)
+		}
+		ch, err := authz.NewChallenge(terms, methods, now)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
@@ -80,20 +129,138 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 		if err := t.move(wire.TxPrompted, now); err != nil {
 			return err
 		}
-		t.Challenge, t.Session, t.Summary, t.Prompt = &ch, s.Session, pr.Summary, promptText(terms)
+		t.Challenge, t.Session, t.Prompt = &ch, s.Session, promptText(terms, methods, ch.Hash)
 		if err := publish(txn, t, t.promptBody(), now); err != nil {
 			return err
 		}
 		touch(t.Device)
-		out = t
+		for _, phone := range t.Approvers {
+			if _, err := enqueue(txn, phone, t.approvalBody(), now); err != nil {
+				return err
+			}
+			touch(phone)
+		}
+		out, outcome = t, "prompted"
+		if d.Outcome == risk.OutcomeStepUp {
+			c.log.Info("step-up", "tx", t.ID, "methods", methods, "reasons", reasonCodes(d), "detail", reasonText(d))
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	c.m.prompt()
-	c.armExpiry(out.ID, time.UnixMilli(out.Challenge.Terms.ExpiresAt))
+	switch outcome {
+	case "prompted":
+		c.m.prompt()
+		c.armExpiry(out.ID, time.UnixMilli(out.Challenge.Terms.ExpiresAt))
+	case "granted":
+		c.m.tip("cap")
+		c.dispatchMandate(out)
+	case "refused":
+		c.log.Info("purchase refused", "tx", out.ID, "code", out.Code, "reason", out.Reason)
+		c.finished(out.ID, out.State)
+	}
 	return out, nil
+}
+
+// refuse ends a transaction before its prompt with the refusal e, tells the device,
+// and appends a refusal to the audit trail.
+func (c *Core) refuse(txn kv.Txn, t *Tx, e *wire.Error, codes string, now time.Time, touch func(string)) error {
+	t.Code, t.Reason = e.Code, e.Message
+	if err := t.move(wire.TxRejected, now); err != nil {
+		return err
+	}
+	if err := publish(txn, t, t.result(), now); err != nil {
+		return err
+	}
+	touch(t.Device)
+	return c.appendAudit(txn, audit.Record{Kind: audit.KindRefusal, Tx: t.ID, Device: t.Device, User: t.User,
+		Agent: t.Agent, State: e.Code.String(), Detail: map[string]string{"rules": codes}})
+}
+
+// tipParent loads and checks the order a tip is for: the same user and agent, a
+// mandate that was redeemed, the same merchant and currency.
+func tipParent(txn kv.Txn, t *Tx, terms *wire.Terms) (*Tx, error) {
+	p, err := loadTx(txn, terms.Conditions.Parent)
+	if errors.Is(err, ErrUnknownTx) {
+		return nil, fmt.Errorf("%w: the tipped transaction %s does not exist", ErrInvalid, terms.Conditions.Parent)
+	} else if err != nil {
+		return nil, err
+	}
+	pt := p.terms()
+	switch {
+	case p.User != t.User || p.Agent != t.Agent:
+		return nil, fmt.Errorf("%w: the tipped transaction is another user's or agent's", ErrInvalid)
+	case p.Mandate == "" || pt.Kind != wire.KindOneOff:
+		return nil, fmt.Errorf("%w: only a paid one-off order can be tipped", ErrInvalid)
+	case pt.Merchant.ID != terms.Merchant.ID || pt.Currency != terms.Currency:
+		return nil, fmt.Errorf("%w: a tip goes to the order's merchant, in its currency", ErrInvalid)
+	}
+	return p, nil
+}
+
+// grantTip mandates a tip without a prompt when the tip cap the user agreed to on the
+// parent order's prompt covers it; it reports false (and changes nothing) when it does
+// not, and the tip gets a prompt of its own.
+func (c *Core) grantTip(txn kv.Txn, t, parent *Tx, terms wire.Terms, now time.Time) (bool, error) {
+	left, err := c.ledger.TipAllowance(txn, parent.Mandate)
+	if err != nil {
+		if authz.CodeOf(err) != authz.CodeUnknown {
+			return false, nil // the parent cannot take a tip on its cap; ask the user
+		}
+		return false, err
+	}
+	if left < terms.Total {
+		return false, nil
+	}
+	pe, err := authz.GetEntry(txn, parent.Mandate)
+	if err != nil {
+		return false, err
+	}
+	claims, err := authz.TipClaims(pe.Claims, t.ID, terms.Total, c.cfg.Issuer, now, c.cfg.MandateTTL, c.cfg.Rand)
+	if err != nil {
+		return false, err
+	}
+	token, err := c.cfg.Keys.Sign(claims)
+	if err != nil {
+		return false, err
+	}
+	if err := c.ledger.RecordTip(txn, claims, true); err != nil {
+		if authz.CodeOf(err) != authz.CodeUnknown {
+			return false, nil
+		}
+		return false, err
+	}
+	if err := t.move(wire.TxRequested, now); err != nil {
+		return false, err
+	}
+	if err := t.move(wire.TxMandated, now); err != nil {
+		return false, err
+	}
+	terms.Items = []wire.Item{{SKU: "tip", Name: "Tip", Qty: 1, UnitAmount: terms.Total}}
+	t.Granted, t.Mandate, t.MandateToken, t.MandateExp = &terms, claims.ID, token, claims.Expiry
+	t.Reason = fmt.Sprintf("Tip of %s added, within the %s you allowed.", wire.Money(terms.Total, terms.Currency),
+		wire.Money(parent.terms().Conditions.TipCap, terms.Currency))
+	if err := c.noteSpend(txn, t, terms.Total, terms.Currency, now); err != nil {
+		return false, err
+	}
+	if err := c.appendAudit(txn, audit.Record{Kind: audit.KindConsent, Tx: t.ID, Device: t.Device, User: t.User,
+		Agent: t.Agent, Payee: terms.Merchant.ID, Amount: int64(terms.Total), Currency: terms.Currency,
+		TermsHash: pe.Claims.ConsentHash, State: string(wire.DecisionApprove),
+		Detail: map[string]string{"method": "tip_cap", "parent": parent.ID}}); err != nil {
+		return false, err
+	}
+	return true, publish(txn, t, t.result(), now)
+}
+
+// noteSpend adds an issued mandate to the spend index the daily cap reads.
+// It also makes t the device's latest order, the one "cancel my order" cancels.
+func (c *Core) noteSpend(txn kv.Txn, t *Tx, amount wire.Amount, currency string, now time.Time) error {
+	t.SpendKey = string(spendKey(t.User, currency, now, t.ID))
+	if err := txn.Set(latestKey(t.Device), []byte(t.ID)); err != nil {
+		return err
+	}
+	return txn.Set([]byte(t.SpendKey), []byte(strconv.FormatInt(int64(amount), 10)))
 }
 
 func sameProposal(t wire.Terms, pr PurchaseRequest) bool {
@@ -109,31 +276,87 @@ func sameProposal(t wire.Terms, pr PurchaseRequest) bool {
 	return true
 }
 
-// promptText is what the device shows or speaks: the same merchant, items and total
-// as the signed terms, in words.
-func promptText(t wire.Terms) string {
+// promptText is what the device shows or speaks: the same merchant, items, amounts
+// and conditions as the signed terms, in words, and how to approve.
+func promptText(t wire.Terms, methods []wire.Method, hash string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Pay %s %s for ", t.Merchant.Name, wire.Money(t.Total, t.Currency))
-	for i, it := range t.Items {
-		if i > 0 {
-			b.WriteString(", ")
+	money := func(a wire.Amount) string { return wire.Money(a, t.Currency) }
+	day := func(ms int64) string { return time.UnixMilli(ms).UTC().Format("2 January 2006") }
+	c := t.Conditions
+	switch t.Kind {
+	case wire.KindPriceTarget:
+		fmt.Fprintf(&b, "Buy from %s, when the price is at most %s (until %s): ", t.Merchant.Name, money(t.Total), day(c.Until))
+	case wire.KindRecurring:
+		fmt.Fprintf(&b, "Pay %s up to %s every %s, at most %s a %s", t.Merchant.Name, money(t.Total), c.Every, money(c.PeriodCap), c.Every)
+		if c.Times > 0 {
+			fmt.Fprintf(&b, ", %d %s", c.Times, plural(c.Times, "time", "times"))
 		}
-		line := fmt.Sprintf("%d x %s", it.Qty, it.Name)
-		if len(it.Options) > 0 {
-			line += " (" + strings.Join(it.Options, ", ") + ")"
-		}
-		if b.Len()+len(line) > wire.MaxTextBytes-64 {
-			fmt.Fprintf(&b, "and %d more", len(t.Items)-i)
-			break
-		}
-		b.WriteString(line)
+		fmt.Fprintf(&b, ", until %s, for ", day(c.Until))
+	case wire.KindTip:
+		fmt.Fprintf(&b, "Tip %s %s", t.Merchant.Name, money(t.Total))
+	default:
+		fmt.Fprintf(&b, "Pay %s %s for ", t.Merchant.Name, money(t.Total))
 	}
-	b.WriteString("? Say confirm or tap to approve.")
+	if t.Kind != wire.KindTip {
+		for i, it := range t.Items {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			line := fmt.Sprintf("%d x %s", it.Qty, it.Name)
+			if len(it.Options) > 0 {
+				line += " (" + strings.Join(it.Options, ", ") + ")"
+			}
+			if b.Len()+len(line) > wire.MaxTextBytes-160 {
+				fmt.Fprintf(&b, "and %d more", len(t.Items)-i)
+				break
+			}
+			b.WriteString(line)
+		}
+	}
+	b.WriteString("?")
+	if c != nil && c.TipCap > 0 {
+		fmt.Fprintf(&b, " A tip of up to %s may be added afterwards.", money(c.TipCap))
+	}
+	b.WriteString(" " + howToApprove(methods, hash))
 	return b.String()
 }
 
+// howToApprove is the prompt's last sentence, from its methods.
+func howToApprove(methods []wire.Method, hash string) string {
+	has := func(m wire.Method) bool { return slices.Contains(methods, m) }
+	switch {
+	case has(wire.MethodPhone):
+		return "Approve on your phone: code " + wire.BindingCode(hash) + "."
+	case has(wire.MethodPIN):
+		return "Enter your PIN to approve."
+	case has(wire.MethodVoice) && has(wire.MethodTap):
+		return "Say confirm or tap to approve."
+	case has(wire.MethodVoice):
+		return "Say confirm to approve."
+	}
+	return "Tap to approve."
+}
+
+// promptBody is the device's confirm.request.
 func (t *Tx) promptBody() *wire.ConfirmRequest {
-	return &wire.ConfirmRequest{Tx: t.ID, Terms: t.Challenge.Terms, Hash: t.Challenge.Hash, Text: t.Prompt, Methods: t.Challenge.Methods, Ref: t.Ref}
+	r := &wire.ConfirmRequest{Tx: t.ID, Terms: t.Challenge.Terms, Hash: t.Challenge.Hash, Text: t.Prompt,
+		Methods: t.Challenge.Methods, Ref: t.Ref}
+	if slices.Contains(r.Methods, wire.MethodPhone) {
+		r.Binding = wire.BindingCode(r.Hash)
+	}
+	if slices.Contains(r.Methods, wire.MethodPIN) {
+		r.PINSalt = t.PINSalt
+	}
+	return r
+}
+
+// approvalBody is the confirm.request the user's phone gets for t (decoupled
+// approval): the same terms and hash, the binding code, and only MethodPhone.
+func (t *Tx) approvalBody() *wire.ConfirmRequest {
+	terms := t.Challenge.Terms
+	text := strings.TrimSuffix(t.Prompt, " "+howToApprove(t.Challenge.Methods, t.Challenge.Hash))
+	return &wire.ConfirmRequest{Tx: t.ID, Terms: terms, Hash: t.Challenge.Hash, Methods: []wire.Method{wire.MethodPhone},
+		Binding: wire.BindingCode(t.Challenge.Hash), Text: text + " Code " + wire.BindingCode(t.Challenge.Hash) + ": approve?"}
 }
 
 // Reject ends a transaction the agent will not propose a purchase for.
@@ -209,11 +432,41 @@ func (c *Core) onRedeem(txn kv.Txn, e *authz.Entry) error {
 		return err
 	}
 	now := c.cfg.Now()
+	t.Amount, t.Currency, t.Redemption = e.Redemption.Amount, e.Redemption.Currency, e.Redemption.ID
+	t.Code, t.Reason = 0, ""
+	switch e.Claims.Kind {
+	case wire.KindRecurring:
+		t.Payments = len(e.Payments)
+		t.Reason = paymentText(e)
+		if e.State == authz.StateIssued {
+			// A subscription's payment: the mandate stays open for the next one. The
+			// device hears of each payment with the mandate's state unchanged.
+			if err := saveTx(txn, t); err != nil {
+				return err
+			}
+			r := c.resultOf(t, e)
+			r.Amount, r.Currency = e.Redemption.Amount, e.Redemption.Currency
+			_, err := enqueue(txn, t.Device, r, now)
+			return err
+		}
+	case wire.KindPriceTarget:
+		t.Reason = fmt.Sprintf("Your price target was met: bought for %s (at most %s).",
+			wire.Money(e.Redemption.Amount, e.Redemption.Currency), wire.Money(e.Claims.AmountCap, e.Claims.Currency))
+	}
 	if err := t.move(wire.TxRedeemed, now); err != nil {
 		return err
 	}
-	t.Amount, t.Currency, t.Redemption = e.Redemption.Amount, e.Redemption.Currency, e.Redemption.ID
 	return publish(txn, t, c.resultOf(t, e), now)
+}
+
+// paymentText says which payment of a subscription was just made.
+func paymentText(e *authz.Entry) string {
+	n := len(e.Payments)
+	s := fmt.Sprintf("Payment %d", n)
+	if times := e.Claims.Constraints.Times; times > 0 {
+		s += fmt.Sprintf(" of %d", times)
+	}
+	return s + ": " + wire.Money(e.Redemption.Amount, e.Redemption.Currency) + "."
 }
 
 // armExpiry schedules the prompt's expiry.
@@ -292,9 +545,11 @@ func (c *Core) dispatchIntent(t *Tx) {
 }
 
 func (c *Core) dispatchMandate(t *Tx) {
+	terms := t.terms()
 	m := agent.Mandate{
-		Tx: t.ID, ID: t.Mandate, Token: t.MandateToken, User: t.User, Payee: t.Challenge.Terms.Merchant.ID,
-		AmountCap: t.Challenge.Terms.Total, Currency: t.Challenge.Terms.Currency, ExpiresAt: time.Unix(t.MandateExp, 0),
+		Tx: t.ID, ID: t.Mandate, Token: t.MandateToken, User: t.User, Payee: terms.Merchant.ID,
+		AmountCap: terms.Total, Currency: terms.Currency, ExpiresAt: time.Unix(t.MandateExp, 0),
+		Kind: terms.Kind, Conditions: terms.Conditions, Items: terms.Items,
 	}
 	c.deliver("mandate", t.ID, func(ctx context.Context) error { return c.cfg.Agent.OnMandate(ctx, m) })
 }

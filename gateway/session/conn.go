@@ -92,6 +92,8 @@ func (cn *Conn) Handle(ctx context.Context, frame []byte) error {
 		err = cn.status(ctx, b)
 	case *wire.TxCancel:
 		err = cn.cancel(ctx, b)
+	case *wire.PINSet:
+		err = cn.setPIN(ctx, env.ID, b)
 	case *wire.Ack:
 		err = cn.core.update(ctx, func(txn kv.Txn, _ func(string)) error {
 			return ack(txn, cn.dev.ID, b.Seq, cn.core.cfg.Now())
@@ -168,7 +170,7 @@ func (cn *Conn) hello(ctx context.Context, h *wire.Hello) error {
 	)
 	resumeTok := c.randomID("rt_")
 	newSession := c.randomID("ses_")
-	err := c.update(ctx, func(txn kv.Txn, _ func(string)) error {
+	err := c.update(ctx, func(txn kv.Txn, touch func(string)) error {
 		s, err := loadState(txn, cn.dev.ID)
 		if err != nil {
 			return err
@@ -189,7 +191,7 @@ func (cn *Conn) hello(ctx context.Context, h *wire.Hello) error {
 		} else {
 			s.Session, s.ResumeHash = newSession, hashResume(resumeTok)
 			ok.Session, ok.Resume = newSession, resumeTok
-			if err := rebindPrompts(txn, c, cn.dev.ID, newSession, now); err != nil {
+			if err := rebindPrompts(txn, c, cn.dev.ID, newSession, now, touch); err != nil {
 				return err
 			}
 			if s, err = loadState(txn, cn.dev.ID); err != nil { // rebinding may enqueue
@@ -199,6 +201,12 @@ func (cn *Conn) hello(ctx context.Context, h *wire.Hello) error {
 		}
 		s.Updated = now
 		lastAck, ok.LastSeq = s.LastAck, s.LastSeq
+		if cn.dev.Kind == registry.KindPhone {
+			// From now on the phone approves the user's stepped-up purchases.
+			if err := txn.Set(phoneKey(cn.dev.User, cn.dev.ID), nil); err != nil {
+				return err
+			}
+		}
 		return saveState(txn, s)
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/earshot/earshot/authz"
 	"github.com/earshot/earshot/authz/audit"
 	"github.com/earshot/earshot/authz/kv"
+	"github.com/earshot/earshot/authz/risk"
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/gateway/agent"
 	"github.com/earshot/earshot/gateway/registry"
@@ -74,6 +75,17 @@ type Config struct {
 	// SettleEvery is how often payments whose cancel window closed are settled;
 	// default 1s.
 	SettleEvery time.Duration
+	// Risk decides every purchase request before the prompt: refuse, or which consent
+	// methods to ask for. Nil: no limits, and tap, voice or a button on every kind of
+	// device.
+	Risk *risk.Policy
+	// Said, if set, reads what the user asked for from an utterance's text (an
+	// amount limit, items), for the risk rule that compares it with the proposal; nil
+	// when it cannot tell.
+	Said func(text string) *risk.Said
+	// IsCancel, if set, reports whether an utterance is "cancel my order": the core
+	// then cancels the device's latest order instead of asking the agent.
+	IsCancel func(text string) bool
 }
 
 // Core is the session core. Create it with New, call Start, then Close.
@@ -126,6 +138,9 @@ func New(cfg Config) (*Core, error) {
 	}
 	if cfg.SettleEvery <= 0 {
 		cfg.SettleEvery = time.Second
+	}
+	if cfg.Risk == nil {
+		cfg.Risk = noRisk()
 	}
 	c := &Core{
 		cfg: cfg, log: cfg.Logger.With("component", "session"), m: cfg.Metrics,

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/earshot/earshot/authz"
@@ -19,6 +20,9 @@ func (cn *Conn) utterance(ctx context.Context, msgID string, u *wire.Utterance) 
 	c := cn.core
 	if msgID == "" {
 		return wire.NewError(wire.CodeBadRequest, "an utterance needs an envelope id")
+	}
+	if u.PTT && c.cfg.IsCancel != nil && c.cfg.IsCancel(u.Text) {
+		return cn.cancelLatest(ctx, msgID, u.Text)
 	}
 	var (
 		t       *Tx
@@ -43,7 +47,11 @@ func (cn *Conn) utterance(ctx context.Context, msgID string, u *wire.Utterance) 
 		nt := &Tx{
 			ID: c.randomID("tx_"), Device: cn.dev.ID, User: cn.dev.User, Session: s.Session, Agent: c.cfg.Agent.ID(),
 			Ref: msgID, Text: u.Text, State: wire.TxReceived, Created: now, Updated: now,
-			History: []Transition{{State: wire.TxReceived, At: now}},
+			History:    []Transition{{State: wire.TxReceived, At: now}},
+			DeviceKind: string(cn.dev.Kind), Enrolled: cn.dev.EnrolledAt,
+		}
+		if c.cfg.Said != nil {
+			nt.Said = c.cfg.Said(u.Text)
 		}
 		if !u.PTT {
 			// Purchases need push-to-talk or the wake word, never ambient speech.
@@ -84,11 +92,21 @@ func (cn *Conn) utterance(ctx context.Context, msgID string, u *wire.Utterance) 
 }
 
 // confirm verifies the device's signed decision and, on approval, issues the mandate.
+// The decision comes from the device that asked, or, for a prompt that needs the
+// phone, from one of the user's phones (decoupled approval). An approval by PIN also
+// carries the PIN signature; wrong PINs are counted and the third closes the
+// transaction.
 func (cn *Conn) confirm(ctx context.Context, cf *wire.Confirm) error {
 	c := cn.core
-	var approved *Tx
+	var (
+		approved *Tx
+		final    wire.TxState // the state the transaction ended in, if it did
+		refusal  *wire.Error  // a refusal to send after the transaction commits (PIN)
+		device   string       // the device that asked
+		phone    bool
+	)
 	err := c.update(ctx, func(txn kv.Txn, touch func(string)) error {
-		approved = nil
+		approved, final, refusal, device, phone = nil, "", nil, "", false
 		t, err := loadTx(txn, cf.Tx)
 		if errors.Is(err, ErrUnknownTx) {
 			return wire.NewError(wire.CodeUnknownTx, "no such transaction")
@@ -96,8 +114,12 @@ func (cn *Conn) confirm(ctx context.Context, cf *wire.Confirm) error {
 			return err
 		}
 		if t.Device != cn.dev.ID {
-			return wire.NewError(wire.CodeWrongDevice, "the transaction belongs to another device")
+			if !slices.Contains(t.Approvers, cn.dev.ID) || t.User != cn.dev.User {
+				return wire.NewError(wire.CodeWrongDevice, "the transaction belongs to another device")
+			}
+			phone = true
 		}
+		device = t.Device
 		now := c.cfg.Now()
 		switch t.State {
 		case wire.TxPrompted:
@@ -108,14 +130,32 @@ func (cn *Conn) confirm(ctx context.Context, cf *wire.Confirm) error {
 		default:
 			return wire.NewError(wire.CodeAlreadyDecided, "the transaction was already decided: "+string(t.State))
 		}
-		err = authz.VerifyConfirmation(t.Challenge, cf, cn.dev.ID, cn.currentSession(), ed25519.PublicKey(cn.dev.PublicKey), now)
+		pub := ed25519.PublicKey(cn.dev.PublicKey)
+		if phone {
+			err = authz.VerifyApproval(t.Challenge, cf, cn.dev.ID, pub, now)
+		} else {
+			err = authz.VerifyConfirmation(t.Challenge, cf, cn.dev.ID, cn.currentSession(), pub, now)
+		}
 		if err != nil {
 			return err
 		}
+		if cf.Decision == wire.DecisionApprove && cf.Method == wire.MethodPIN {
+			if refusal, err = c.checkPIN(txn, t, cf, cn.dev.ID, now); err != nil || refusal != nil {
+				if t.State == wire.TxRejected {
+					final = t.State
+					touch(t.Device)
+				}
+				return err
+			}
+		}
 		terms := t.Challenge.Terms
+		detail := map[string]string{"method": string(cf.Method)}
+		if phone {
+			detail["approver"] = cn.dev.ID
+		}
 		err = c.appendAudit(txn, audit.Record{Kind: audit.KindConsent, Tx: t.ID, Device: t.Device, User: t.User,
 			Agent: t.Agent, Payee: terms.Merchant.ID, Amount: int64(terms.Total), Currency: terms.Currency,
-			TermsHash: t.Challenge.Hash, State: string(cf.Decision), Detail: map[string]string{"method": string(cf.Method)}})
+			TermsHash: t.Challenge.Hash, State: string(cf.Decision), Detail: detail})
 		if err != nil {
 			return err
 		}
@@ -123,6 +163,7 @@ func (cn *Conn) confirm(ctx context.Context, cf *wire.Confirm) error {
 			if err := t.move(wire.TxDeclined, now); err != nil {
 				return err
 			}
+			final = wire.TxDeclined
 		} else {
 			if err := c.issueMandate(txn, t, now); err != nil {
 				return err
@@ -138,12 +179,28 @@ func (cn *Conn) confirm(ctx context.Context, cf *wire.Confirm) error {
 	if err != nil {
 		return err
 	}
+	if refusal != nil && final == "" {
+		return refusal // a wrong PIN: the prompt stays open
+	}
 	c.stopExpiry(cf.Tx)
-	c.m.decision(cf.Decision)
+	if refusal == nil {
+		c.m.decision(cf.Decision)
+	}
+	if phone {
+		// The phone hears how its decision ended too; the device that asked has it in
+		// its outbox.
+		if r, err := c.Tx(ctx, cf.Tx); err == nil {
+			cn.send(r.result(), "")
+		}
+		c.log.Info("approved on the phone", "tx", cf.Tx, "device", device, "phone", cn.dev.ID, "decision", cf.Decision)
+	}
 	if approved != nil {
 		c.dispatchMandate(approved)
 	} else {
-		c.finished(cf.Tx, wire.TxDeclined)
+		c.finished(cf.Tx, final)
+	}
+	if refusal != nil {
+		return refusal // the third wrong PIN
 	}
 	return nil
 }
@@ -158,6 +215,18 @@ func (c *Core) issueMandate(txn kv.Txn, t *Tx, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	terms := t.Challenge.Terms
+	if terms.Kind == wire.KindTip {
+		// The terms name the tipped transaction; the mandate names its mandate.
+		parent, err := loadTx(txn, terms.Conditions.Parent)
+		if err != nil {
+			return err
+		}
+		if claims.Constraints == nil {
+			claims.Constraints = &authz.Constraints{}
+		}
+		claims.Constraints.Parent = parent.Mandate
+	}
 	token, err := c.cfg.Keys.Sign(claims)
 	if err != nil {
 		return err
@@ -166,6 +235,9 @@ func (c *Core) issueMandate(txn kv.Txn, t *Tx, now time.Time) error {
 		return err
 	}
 	t.Mandate, t.MandateToken, t.MandateExp = claims.ID, token, claims.Expiry
+	if err := c.noteSpend(txn, t, terms.Total, terms.Currency, now); err != nil {
+		return err
+	}
 	return t.move(wire.TxMandated, now)
 }
 
@@ -187,8 +259,9 @@ func (cn *Conn) status(ctx context.Context, q *wire.TxStatus) error {
 
 // rebindPrompts moves a device's open prompts to its new session: a device that could
 // not resume gets fresh challenges (new session, new nonce, same terms otherwise) in
-// place of the old ones, whose frames are dropped from the outbox.
-func rebindPrompts(txn kv.Txn, c *Core, device, session string, now time.Time) error {
+// place of the old ones, whose frames are dropped from the outbox. The user's phones
+// get the new prompts of purchases waiting for them.
+func rebindPrompts(txn kv.Txn, c *Core, device, session string, now time.Time, touch func(string)) error {
 	var open []*Tx
 	err := txn.Scan(txDevPrefix(device), func(k, _ []byte) (bool, error) {
 		t, err := loadTx(txn, string(k[len(txDevPrefix(device)):]))
@@ -238,8 +311,15 @@ func rebindPrompts(txn kv.Txn, c *Core, device, session string, now time.Time) e
 			return err
 		}
 		t.Challenge, t.Session, t.Updated = &ch, session, now
+		t.Prompt = promptText(terms, ch.Methods, ch.Hash) // a new hash, a new binding code
 		if err := publish(txn, t, t.promptBody(), now); err != nil {
 			return err
+		}
+		for _, phone := range t.Approvers {
+			if _, err := enqueue(txn, phone, t.approvalBody(), now); err != nil {
+				return err
+			}
+			touch(phone)
 		}
 	}
 	return nil

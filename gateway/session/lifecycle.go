@@ -69,6 +69,15 @@ func (c *Core) onTransition(txn kv.Txn, e *authz.Entry, from authz.State) error 
 	}
 	t.Code, t.Reason = 0, ""
 	switch e.State {
+	case authz.StateRevoked, authz.StateCancelled, authz.StateSuperseded:
+		// Money that will not move leaves the daily cap.
+		if t.SpendKey != "" {
+			if err := txn.Delete([]byte(t.SpendKey)); err != nil {
+				return err
+			}
+		}
+	}
+	switch e.State {
 	case authz.StateRevoked:
 		t.Reason = "Cancelled before payment."
 	case authz.StateRedeemed:
@@ -143,9 +152,8 @@ func (c *Core) afterLedger(e *authz.Entry) {
 
 // cancel handles the device's tx.cancel.
 func (cn *Conn) cancel(ctx context.Context, q *wire.TxCancel) error {
-	c := cn.core
 	var t *Tx
-	err := c.cfg.Store.View(ctx, func(txn kv.Txn) (err error) {
+	err := cn.core.cfg.Store.View(ctx, func(txn kv.Txn) (err error) {
 		t, err = loadTx(txn, q.Tx)
 		return err
 	})
@@ -154,20 +162,78 @@ func (cn *Conn) cancel(ctx context.Context, q *wire.TxCancel) error {
 	} else if err != nil {
 		return err
 	}
+	return cn.cancelTx(ctx, t, q.Reason)
+}
+
+// cancelTx revokes t's mandate, or asks the merchant to cancel its payment.
+func (cn *Conn) cancelTx(ctx context.Context, t *Tx, reason string) error {
+	c := cn.core
 	switch {
 	case t.State == wire.TxPrompted:
-		return wire.NewError(wire.CodeNotCancellable, "the prompt is still open: decline it")
+		return txErr(wire.CodeNotCancellable, "the prompt is still open: decline it", t.ID)
 	case t.Mandate == "":
-		return wire.NewError(wire.CodeNotCancellable, "nothing was approved: the transaction is "+string(t.State))
+		return txErr(wire.CodeNotCancellable, "nothing was approved: the transaction is "+string(t.State), t.ID)
 	}
-	e, err := c.ledger.Cancel(ctx, t.Mandate, q.Reason)
+	e, err := c.ledger.Cancel(ctx, t.Mandate, reason)
 	if ae := (*authz.Error)(nil); errors.As(err, &ae) {
-		return wire.NewError(wire.CodeNotCancellable, ae.Detail)
+		return txErr(wire.CodeNotCancellable, ae.Detail, t.ID)
 	} else if err != nil {
 		return err
 	}
 	c.m.cancel(e.State.String())
 	c.afterLedger(e)
+	return nil
+}
+
+func latestKey(device string) []byte { return []byte("latest/" + device) }
+
+// cancelLatest is "cancel my order", said: it cancels the device's latest order (the
+// last transaction a mandate was issued for) and answers the utterance with that
+// transaction's state. A repeated utterance is answered the same way, once.
+func (cn *Conn) cancelLatest(ctx context.Context, msgID, text string) error {
+	c := cn.core
+	var (
+		t      *Tx
+		repeat bool
+	)
+	err := c.cfg.Store.View(ctx, func(txn kv.Txn) error {
+		id, err := txn.Get(uttKey(cn.dev.ID, msgID))
+		if err == nil {
+			repeat = true
+		} else if errors.Is(err, kv.ErrNotFound) {
+			if id, err = txn.Get(latestKey(cn.dev.ID)); errors.Is(err, kv.ErrNotFound) {
+				return nil
+			}
+		}
+		if err != nil {
+			return err
+		}
+		t, err = loadTx(txn, string(id))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if t == nil {
+		return wire.NewError(wire.CodeNotCancellable, "there is no order to cancel")
+	}
+	if !repeat {
+		if err := cn.cancelTx(ctx, t, text); err != nil {
+			return err
+		}
+		err := c.update(ctx, func(txn kv.Txn, _ func(string)) error {
+			return txn.Set(uttKey(cn.dev.ID, msgID), []byte(t.ID))
+		})
+		if err != nil {
+			return err
+		}
+		if t, err = c.Tx(ctx, t.ID); err != nil {
+			return err
+		}
+	}
+	r := t.result()
+	r.Ref = msgID
+	cn.send(r, msgID)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"github.com/earshot/earshot/authz/risk"
 	"github.com/earshot/earshot/device/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -17,6 +18,10 @@ type Metrics struct {
 	Redemptions *prometheus.CounterVec
 	AgentDrops  *prometheus.CounterVec
 	Cancels     *prometheus.CounterVec
+	Risk        *prometheus.CounterVec
+	RiskReasons *prometheus.CounterVec
+	PINs        *prometheus.CounterVec
+	Tips        *prometheus.CounterVec
 }
 
 // NewMetrics returns unregistered collectors; Register them with a registry.
@@ -52,12 +57,25 @@ func NewMetrics() *Metrics {
 		Cancels: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "earshot_cancels_total", Help: "Cancellations asked for by devices, by the mandate state they led to.",
 		}, []string{"state"}),
+		Risk: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "earshot_risk_decisions_total", Help: "Risk decisions on purchase requests, by outcome (allow, step_up, refuse).",
+		}, []string{"outcome"}),
+		RiskReasons: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "earshot_risk_reasons_total", Help: "Risk rules that fired, by reason code.",
+		}, []string{"reason"}),
+		PINs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "earshot_pin_checks_total", Help: "PIN checks on confirmations, by result (ok, wrong, locked).",
+		}, []string{"result"}),
+		Tips: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "earshot_tips_total", Help: "Tips requested by agents, by how they were consented (cap, prompt).",
+		}, []string{"consent"}),
 	}
 }
 
 // Collectors lists every collector, for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Connected, m.Utterances, m.Prompts, m.Decisions, m.Final, m.Refusals, m.Downlink, m.Redemptions, m.AgentDrops, m.Cancels}
+	return []prometheus.Collector{m.Connected, m.Utterances, m.Prompts, m.Decisions, m.Final, m.Refusals, m.Downlink, m.Redemptions, m.AgentDrops, m.Cancels,
+		m.Risk, m.RiskReasons, m.PINs, m.Tips}
 }
 
 func (m *Metrics) connected(transport string, d float64) {
@@ -72,3 +90,13 @@ func (m *Metrics) downlink()                { m.Downlink.Inc() }
 func (m *Metrics) redemption(result string) { m.Redemptions.WithLabelValues(result).Inc() }
 func (m *Metrics) agentDrop(what string)    { m.AgentDrops.WithLabelValues(what).Inc() }
 func (m *Metrics) cancel(state string)      { m.Cancels.WithLabelValues(state).Inc() }
+func (m *Metrics) pin(result string)        { m.PINs.WithLabelValues(result).Inc() }
+func (m *Metrics) tip(consent string)       { m.Tips.WithLabelValues(consent).Inc() }
+
+// risk counts a risk decision and the reasons that fired.
+func (m *Metrics) risk(d risk.Decision) {
+	m.Risk.WithLabelValues(d.Outcome.String()).Inc()
+	for _, r := range d.Reasons {
+		m.RiskReasons.WithLabelValues(r.Code).Inc()
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/earshot/earshot/authz"
 	"github.com/earshot/earshot/authz/kv"
+	"github.com/earshot/earshot/authz/risk"
 	"github.com/earshot/earshot/device/wire"
 )
 
@@ -27,6 +28,23 @@ type Tx struct {
 	Summary   string           `json:"summary,omitempty"`
 	Challenge *authz.Challenge `json:"challenge,omitempty"`
 	Prompt    string           `json:"prompt,omitempty"`
+	// Granted are the terms of a mandate issued without a prompt of its own (a tip
+	// inside the tip cap the user agreed to on Parent's prompt); nil otherwise.
+	Granted *wire.Terms `json:"granted,omitempty"`
+
+	// What the risk rules know of the request (set when the utterance arrives).
+	DeviceKind string     `json:"device_kind,omitempty"`
+	Enrolled   time.Time  `json:"enrolled,omitzero"`
+	Said       *risk.Said `json:"said,omitempty"`
+	// Step-up: the phones asked to approve, the PIN salt sent with the prompt, and the
+	// wrong PINs so far.
+	Approvers   []string `json:"approvers,omitempty"`
+	PINSalt     string   `json:"pin_salt,omitempty"`
+	PINFailures int      `json:"pin_failures,omitempty"`
+	// SpendKey is the mandate's entry in the spend index (risk.go).
+	SpendKey string `json:"spend_key,omitempty"`
+	// Payments counts a subscription's payments so far.
+	Payments int `json:"payments,omitempty"`
 
 	Mandate      string      `json:"mandate,omitempty"`
 	MandateToken string      `json:"mandate_token,omitempty"`
@@ -40,6 +58,18 @@ type Tx struct {
 	History []Transition `json:"history"`
 }
 
+// terms returns what the transaction's mandate was issued for: the prompt's terms,
+// or those granted without a prompt; the zero Terms before either.
+func (t *Tx) terms() wire.Terms {
+	switch {
+	case t.Challenge != nil:
+		return t.Challenge.Terms
+	case t.Granted != nil:
+		return *t.Granted
+	}
+	return wire.Terms{}
+}
+
 // Transition is one step in a transaction's history.
 type Transition struct {
 	State wire.TxState `json:"state"`
@@ -48,9 +78,11 @@ type Transition struct {
 
 // transitions is the state machine: which state may follow which.
 var transitions = map[wire.TxState][]wire.TxState{
-	wire.TxReceived:  {wire.TxRequested, wire.TxRejected, wire.TxFailed},
-	wire.TxRequested: {wire.TxPrompted, wire.TxFailed},
-	wire.TxPrompted:  {wire.TxConfirmed, wire.TxDeclined, wire.TxExpired, wire.TxFailed},
+	wire.TxReceived: {wire.TxRequested, wire.TxRejected, wire.TxFailed},
+	// A tip inside the tip cap the user agreed to is mandated without a prompt.
+	wire.TxRequested: {wire.TxPrompted, wire.TxMandated, wire.TxFailed},
+	// Rejected after the prompt: the third wrong PIN.
+	wire.TxPrompted:  {wire.TxConfirmed, wire.TxDeclined, wire.TxExpired, wire.TxRejected, wire.TxFailed},
 	wire.TxConfirmed: {wire.TxMandated, wire.TxFailed},
 	wire.TxMandated:  {wire.TxRedeemed, wire.TxFailed, wire.TxCancelled},
 	// After the redemption: the cancel window (see lifecycle.go).
