@@ -17,7 +17,9 @@ import (
 )
 
 func TestCLI(t *testing.T) {
-	g := clienttest.New(clienttest.Config{PromptTTL: 300 * time.Millisecond})
+	// Purchases over USD 20.00 need the phone or the PIN, as at the gateway; their
+	// prompts live long enough for three PIN derivations (scrypt) under -race.
+	g := clienttest.New(clienttest.Config{PromptTTL: 300 * time.Millisecond, StepUpAbove: 2000, StepUpTTL: 30 * time.Second})
 	t.Cleanup(g.Close)
 	m := clienttest.StartMosquitto(t, "allow_anonymous true\nset_tcp_nodelay true")
 	if err := g.ServeMQTT(m.URL); err != nil {
@@ -52,7 +54,8 @@ func TestCLI(t *testing.T) {
 		{"say not understood", append([]string{"say", "play some music", "--confirm"}, flags...), 1,
 			[]string{"rejected (final), code not_understood"}},
 		{"run shipped scenarios", append(append([]string{"run"}, flags...), scenarios...), 0,
-			[]string{"PASS glasses-buy-coffee (", "PASS kiosk-order-declined (", "PASS prompt-expires (", "PASS not-understood (", "4 passed, 0 failed, 2 skipped\n"}},
+			[]string{"PASS glasses-buy-coffee (", "PASS kiosk-order-declined (", "PASS prompt-expires (", "PASS not-understood (",
+				"PASS glasses-phone-approves (", "PASS kiosk-pin-locked (", "PASS glasses-cancel-after-redemption (", "7 passed, 0 failed, 2 skipped\n"}},
 		{"run a failing scenario", append([]string{"run", bad}, flags...), 1,
 			[]string{"FAIL bad-total (", "total 1100 (USD 11.00), want 1", "0 passed, 1 failed"}},
 		{"say over mqtt", append([]string{"say", "buy two oat lattes", "--confirm", "--transport", "mqtt"}, flags...), 0,
@@ -61,9 +64,9 @@ func TestCLI(t *testing.T) {
 			[]string{"over mqtt (" + m.URL + ")", "declined (final)"}},
 		{"run shipped scenarios over mqtt", append(append([]string{"run", "--transport", "mqtt"}, flags...), scenarios...), 0,
 			[]string{"PASS glasses-buy-coffee (", "PASS kiosk-order-declined (", "PASS prompt-expires (", "PASS not-understood (",
-				"SKIP glasses-voice-purchase: skipped: audio needs ws or webrtc", "4 passed, 0 failed, 2 skipped\n"}},
+				"PASS glasses-phone-approves (", "SKIP glasses-voice-purchase: skipped: audio needs ws or webrtc", "7 passed, 0 failed, 2 skipped\n"}},
 		{"run by voice without a recogniser", append(append([]string{"run", "--audio"}, flags...), scenarios...), 0,
-			[]string{"SKIP glasses-buy-coffee: skipped: audio needs a speech recogniser; the gateway has none", "0 passed, 0 failed, 6 skipped\n"}},
+			[]string{"SKIP glasses-buy-coffee: skipped: audio needs a speech recogniser; the gateway has none", "0 passed, 0 failed, 9 skipped\n"}},
 		{"say by voice over mqtt", append([]string{"say", "hi", "--confirm", "--audio", "--transport", "mqtt"}, flags...), 2,
 			[]string{"stderr:--audio needs --transport ws or webrtc, not mqtt"}},
 		{"whip url without webrtc", append([]string{"say", "hi", "--confirm", "--whip", "whip://127.0.0.1:1/v1/whip"}, flags...), 2, nil},
@@ -78,8 +81,16 @@ func TestCLI(t *testing.T) {
 		{"mqtt url without mqtt", append([]string{"say", "hi", "--confirm", "--mqtt", m.URL}, flags...), 2, nil},
 		{"unknown transport", append([]string{"say", "hi", "--confirm", "--transport", "pigeon"}, flags...), 2, nil},
 		{"token with positional arguments", append([]string{"token", "extra"}, flags...), 2, nil},
+		{"say and cancel", append([]string{"say", "buy a large americano", "--confirm", "--cancel"}, flags...), 0,
+			[]string{"redeemed (final)", `< cancel "cancel my order"`, ": cancelling", ": cancelled (final)"}},
+		{"cancel a declined purchase", append([]string{"say", "a large americano", "--decline", "--cancel"}, flags...), 2, nil},
+		{"glasses without a phone", append([]string{"say", "buy the black leggings", "--confirm", "--user", "nophone"}, flags...), 1,
+			[]string{"rejected (final), code no_phone"}},
+		{"phone of another kind", append([]string{"phone", "--kind", "kiosk"}, flags...), 2, nil},
+		{"phone with positional arguments", append([]string{"phone", "extra"}, flags...), 2, nil},
 		{"help", []string{"help"}, 0, []string{"earshot-sim say TEXT", "-pairing-code", "earshot-sim token", "-transport", "-mqtt",
-			"-audio", "-voice", "-speed", "-noise-snr", "-whip", "ws, mqtt or webrtc"}},
+			"-audio", "-voice", "-speed", "-noise-snr", "-whip", "ws, mqtt or webrtc", "earshot-sim phone [--decline] [--set-pin PIN] [--count N]",
+			"-set-pin", "-pin", "-cancel", "glasses, kiosk or phone"}},
 		{"say without a decision", []string{"say", "hi"}, 2, nil},
 		{"run without files", []string{"run"}, 2, nil},
 		{"unknown command", []string{"fly"}, 2, nil},
@@ -101,6 +112,74 @@ func TestCLI(t *testing.T) {
 				if !strings.Contains(out, s) {
 					t.Errorf("%s lacks %q:\n%s", name, s, out)
 				}
+			}
+		})
+	}
+}
+
+// The phone: it sets bob's PIN, then approves the glasses' large purchase; the kiosk
+// pays with the PIN, and a wrong PIN is refused.
+func TestPhone(t *testing.T) {
+	g := clienttest.New(clienttest.Config{StepUpAbove: 2000})
+	t.Cleanup(g.Close)
+	data := t.TempDir()
+	if err := g.WriteAdminToken(data); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--gateway", g.URL(), "--data-dir", data, "--timeout", "5s", "--user", "bob"}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var phoneOut, phoneErr strings.Builder
+	phoneDone := make(chan int, 1)
+	go func() {
+		phoneDone <- run(ctx, append([]string{"phone", "--set-pin", "2468", "--count", "1"}, flags...), &phoneOut, &phoneErr)
+	}()
+	for { // the phone is enrolled and connected once bob has a PIN
+		if _, ok := g.UserPIN("bob"); ok {
+			break
+		}
+		select {
+		case code := <-phoneDone:
+			t.Fatalf("phone exited %d:\n%s", code, phoneErr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	var out, errOut strings.Builder
+	if code := run(ctx, append([]string{"say", "buy the black leggings", "--confirm"}, flags...), &out, &errOut); code != 0 {
+		t.Fatalf("say exited %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	for _, s := range []string{"Confirm with: phone", "< approve on your phone (code ", "redeemed (final)", "amount USD 89.00"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("say output lacks %q:\n%s", s, out.String())
+		}
+	}
+	if code := <-phoneDone; code != 0 {
+		t.Fatalf("phone exited %d: %s", code, phoneErr.String())
+	}
+	for _, s := range []string{"phone dev_", "(user usr_bob)", "PIN set", "Approve on this phone? Device dev_", "< approve (phone, code ", "1 answered"} {
+		if !strings.Contains(phoneOut.String(), s) {
+			t.Errorf("phone output lacks %q:\n%s", s, phoneOut.String())
+		}
+	}
+	if strings.Contains(phoneOut.String()+phoneErr.String(), "2468") {
+		t.Error("the phone showed the PIN")
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"kiosk with the PIN", []string{"say", "buy the black leggings", "--confirm", "--kind", "kiosk", "--pin", "2468"}, 0, "< approve (pin)"},
+		{"kiosk with a wrong PIN", []string{"say", "buy the black leggings", "--confirm", "--kind", "kiosk", "--pin", "1357"}, 1, "bad_pin"},
+		{"kiosk without a PIN", []string{"say", "buy the black leggings", "--confirm", "--kind", "kiosk"}, 1, "asks for a PIN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			if code := run(ctx, append(tt.args, flags...), &out, &errOut); code != tt.code || !strings.Contains(out.String()+errOut.String(), tt.out) {
+				t.Fatalf("exit %d, want %d with %q\n%s\n%s", code, tt.code, tt.out, out.String(), errOut.String())
 			}
 		})
 	}

@@ -5,25 +5,52 @@
 // A scenario is a YAML file:
 //
 //	name: glasses-buy-coffee
-//	device: {kind: glasses, user: alice}     # kind glasses|kiosk; default glasses, alice
+//	device: {kind: glasses, user: alice}     # kind glasses|kiosk|phone; default glasses, alice
 //	                                         # audio: true speaks (voice, speed, noise_snr)
+//	                                         # pin: "2468" is what the user types at a PIN prompt
+//	phone: {answer: approve, set_pin: "2468"} # optional: the user's phone, beside the device
 //	steps:
 //	  - say: "buy two oat lattes"
 //	  - expect_prompt: {merchant: "Earshot Coffee", total: 1100, currency: USD,
 //	                    items: [{sku: latte-oat, qty: 2}]}
 //	  - confirm: approve                     # or decline, or {decision: approve, method: voice}
 //	  - expect_result: {state: redeemed}     # waits for that state or a final one
+//	  - cancel: "cancel my order"            # after paying: tx.cancel
+//	  - expect_result: {state: cancelled}
 //
 // Steps: say (text), expect_prompt (merchant, total, currency, kind, items with sku, qty,
-// unit_amount, name; all optional), confirm (approve or decline, optional method),
-// expect_result (state required; code, amount, mandate), wait_expiry (leave the prompt
-// unanswered and expect the transaction to expire), status (send tx.status, expect a
-// tx.result; optional state), expect_speech (outcome required: accepted, not_understood,
-// no_speech or cancelled; optional text: the speech.result of the last spoken say).
-// Every waiting step takes an optional timeout ("20s");
-// the default is the runner's StepTimeout (10 s), or DefaultExpiryTimeout for
-// wait_expiry. Amounts are integer minor units. Unknown steps or fields, and missing
-// required fields, are refused with the file and line.
+// unit_amount, name; methods, the exact set the prompt offers, in any order, such as
+// [phone] or [pin]; all optional), confirm (approve or decline, optional method, optional
+// pin), expect_result (state required; code, amount, mandate), wait_expiry (leave the
+// prompt unanswered and expect the transaction to expire), status (send tx.status,
+// expect a tx.result; optional state), expect_speech (outcome required: accepted,
+// not_understood, no_speech or cancelled; optional text: the speech.result of the last
+// spoken say), expect_error (code required, a wire code name such as bad_pin or
+// not_cancellable; optional message, a part of the error's text: the gateway's refusal
+// of the last confirm or cancel), cancel (the reason the user gave, text, may be "":
+// sends tx.cancel for the turn's transaction). Every waiting step takes an optional
+// timeout ("20s"); the default is the runner's StepTimeout (10 s), or
+// DefaultExpiryTimeout for wait_expiry. Amounts are integer minor units; PINs are 4 to
+// 12 digits in quotes ("0123"). Unknown steps or fields, and missing required fields,
+// are refused with the file and line.
+//
+// Step-up. A purchase over the gateway's step-up limit needs the user's phone (glasses)
+// or PIN (kiosk). phone starts the user's phone (the device's user, kind phone) before
+// the first step: it sets the PIN when set_pin is given, then answers every prompt it
+// gets with answer (approve, the default, or decline) until the scenario ends. On
+// glasses, confirm: approve of a prompt that needs the phone signs nothing: the phone
+// approves, and expect_result waits for the outcome. On a kiosk, a confirm whose method
+// is pin, or that names none at a prompt that offers only pin, types pin (the step's,
+// else the device's). A refused answer (expect_error, for example bad_pin) leaves the
+// prompt open for another confirm:
+//
+//	device: {kind: kiosk, user: erin}
+//	phone: {set_pin: "2468"}
+//	steps:
+//	  - say: "buy the black leggings"
+//	  - expect_prompt: {methods: [pin]}
+//	  - confirm: {decision: approve, pin: "1111"}
+//	  - expect_error: {code: bad_pin, message: "2 tries left"}
 //
 // A scenario does not name a transport: the runner's device configuration does
 // (sim.Config.Transport), so every scenario runs over WebSocket, MQTT and WebRTC alike.

@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/earshot/earshot/device/identity"
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/firmware-sim/sim"
 )
@@ -30,9 +31,12 @@ const (
 	StepWaitExpiry
 	StepStatus
 	StepExpectSpeech
+	StepExpectError
+	StepCancel
 )
 
-var stepNames = []string{"unknown", "say", "expect_prompt", "confirm", "expect_result", "wait_expiry", "status", "expect_speech"}
+var stepNames = []string{"unknown", "say", "expect_prompt", "confirm", "expect_result", "wait_expiry", "status", "expect_speech",
+	"expect_error", "cancel"}
 
 func (k StepKind) String() string {
 	if k < 0 || int(k) >= len(stepNames) {
@@ -47,7 +51,37 @@ type Scenario struct {
 	Description string
 	File        string
 	Device      DeviceSpec
-	Steps       []Step
+	// Phone, when set, is the user's phone, running beside Device for the whole
+	// scenario.
+	Phone *PhoneSpec
+	Steps []Step
+}
+
+// PhoneSpec is the user's phone (sim.KindPhone, enrolled to the device's user). It
+// connects before the first step, sets the user's PIN when SetPIN is given, then
+// answers every prompt it gets (a prompt of the device that needs the phone) with
+// Answer, until the scenario ends.
+type PhoneSpec struct {
+	Answer wire.Decision `yaml:"answer"`  // approve (default) or decline
+	SetPIN PIN           `yaml:"set_pin"` // empty: the PIN is left as it is
+}
+
+// PIN is a PIN in a scenario file: 4 to 12 digits, quoted ("0000"), so that YAML keeps
+// its leading zeros.
+type PIN string
+
+// UnmarshalYAML takes a quoted string of 4 to 12 digits.
+func (p *PIN) UnmarshalYAML(n *yaml.Node) error {
+	ok := n.Kind == yaml.ScalarNode && n.Tag == "!!str" && len(n.Value) >= identity.MinPINDigits && len(n.Value) <= identity.MaxPINDigits
+	for i := 0; ok && i < len(n.Value); i++ {
+		ok = n.Value[i] >= '0' && n.Value[i] <= '9'
+	}
+	if !ok {
+		return &ParseError{Line: n.Line, Msg: fmt.Sprintf("PIN %s: want %d to %d digits in quotes, like \"0000\"", n.Value,
+			identity.MinPINDigits, identity.MaxPINDigits)}
+	}
+	*p = PIN(n.Value)
+	return nil
 }
 
 // DeviceSpec says which simulated device runs a scenario.
@@ -60,6 +94,9 @@ type DeviceSpec struct {
 	Voice    string
 	Speed    int
 	NoiseSNR float64
+	// PIN is what the user types at a PIN prompt (sim.Config.PIN); a confirm step may
+	// give another.
+	PIN PIN
 }
 
 // Step is one step; the field matching Kind is set.
@@ -73,6 +110,16 @@ type Step struct {
 	Confirm *ConfirmStep  // StepConfirm
 	Result  *ResultExpect // StepExpectResult, StepWaitExpiry (state expired), StepStatus (optional)
 	Speech  *SpeechExpect // StepExpectSpeech
+	Error   *ErrorExpect  // StepExpectError
+	Cancel  string        // StepCancel: the reason, what the user said
+}
+
+// ErrorExpect is the gateway's refusal the last confirm or cancel must get: Code (a
+// wire.Code name, required) and, when given, a part of its message (any case).
+type ErrorExpect struct {
+	Code    string   `yaml:"code"`
+	Message string   `yaml:"message"`
+	Timeout Duration `yaml:"timeout"`
 }
 
 // SpeechExpect is what the speech.result of the last spoken say must say. Outcome is
@@ -90,7 +137,10 @@ type PromptExpect struct {
 	Currency string       `yaml:"currency"`
 	Kind     wire.Kind    `yaml:"kind"`
 	Items    []ItemExpect `yaml:"items"`
-	Timeout  Duration     `yaml:"timeout"`
+	// Methods are the verification methods the prompt must offer, in any order:
+	// [phone] for a purchase approved on the phone, [pin] for one that needs the PIN.
+	Methods []wire.Method `yaml:"methods"`
+	Timeout Duration      `yaml:"timeout"`
 }
 
 // ItemExpect is what one line of a prompt must show, in order. SKU is required.
@@ -104,7 +154,10 @@ type ItemExpect struct {
 // ConfirmStep is the simulated user's answer.
 type ConfirmStep struct {
 	Decision wire.Decision `yaml:"decision"`
-	Method   wire.Method   `yaml:"method"` // empty: the device's default
+	Method   wire.Method   `yaml:"method"` // empty: as sim.Turn.Method picks
+	// PIN is the PIN the user types this time (method pin), instead of the
+	// device's.
+	PIN PIN `yaml:"pin"`
 }
 
 // ResultExpect is what a tx.result must say. State is required.
@@ -202,6 +255,7 @@ func (p *parser) scenario(data []byte) (*Scenario, error) {
 		Name        string    `yaml:"name"`
 		Description string    `yaml:"description"`
 		Device      yaml.Node `yaml:"device"`
+		Phone       yaml.Node `yaml:"phone"`
 		Steps       yaml.Node `yaml:"steps"`
 	}
 	if err := p.strict(root, &raw, "scenario"); err != nil {
@@ -219,6 +273,7 @@ func (p *parser) scenario(data []byte) (*Scenario, error) {
 			Voice    string  `yaml:"voice"`
 			Speed    int     `yaml:"speed"`
 			NoiseSNR float64 `yaml:"noise_snr"`
+			PIN      PIN     `yaml:"pin"`
 		}
 		if err := p.strict(&raw.Device, &dev, "device"); err != nil {
 			return nil, err
@@ -226,10 +281,11 @@ func (p *parser) scenario(data []byte) (*Scenario, error) {
 		if dev.Kind != "" {
 			k, err := sim.ParseKind(dev.Kind)
 			if err != nil {
-				return nil, p.errorf(&raw.Device, "device: kind %q: want glasses or kiosk", dev.Kind)
+				return nil, p.errorf(&raw.Device, "device: kind %q: want glasses, kiosk or phone", dev.Kind)
 			}
 			s.Device.Kind = k
 		}
+		s.Device.PIN = dev.PIN
 		if dev.User != "" {
 			s.Device.User = dev.User
 		}
@@ -237,6 +293,22 @@ func (p *parser) scenario(data []byte) (*Scenario, error) {
 			return nil, p.errorf(&raw.Device, "device: speed %d: want words per minute (espeak-ng takes 80-450)", dev.Speed)
 		}
 		s.Device.Audio, s.Device.Voice, s.Device.Speed, s.Device.NoiseSNR = dev.Audio, dev.Voice, dev.Speed, dev.NoiseSNR
+	}
+	if raw.Phone.Kind != 0 {
+		s.Phone = new(PhoneSpec)
+		if err := p.strictOrNull(&raw.Phone, s.Phone, "phone"); err != nil {
+			return nil, err
+		}
+		switch s.Phone.Answer {
+		case "":
+			s.Phone.Answer = wire.DecisionApprove
+		case wire.DecisionApprove, wire.DecisionDecline:
+		default:
+			return nil, p.errorf(&raw.Phone, "phone: answer %q: want approve or decline", s.Phone.Answer)
+		}
+		if s.Device.Kind == sim.KindPhone {
+			return nil, p.errorf(&raw.Phone, "phone: the device is a phone already")
+		}
 	}
 	if raw.Steps.Kind != yaml.SequenceNode || len(raw.Steps.Content) == 0 {
 		return nil, p.errorf(root, "steps: want a list of at least one step")
@@ -282,6 +354,8 @@ func (t *turnState) check(st Step) error {
 			return errors.New("the prompt was already answered")
 		}
 		t.expired = true
+	case StepExpectError:
+		t.answered = false // a refused answer (bad_pin) leaves the prompt open
 	}
 	return nil
 }
@@ -289,7 +363,7 @@ func (t *turnState) check(st Step) error {
 var stepKinds = map[string]StepKind{
 	"say": StepSay, "expect_prompt": StepExpectPrompt, "confirm": StepConfirm,
 	"expect_result": StepExpectResult, "wait_expiry": StepWaitExpiry, "status": StepStatus,
-	"expect_speech": StepExpectSpeech,
+	"expect_speech": StepExpectSpeech, "expect_error": StepExpectError, "cancel": StepCancel,
 }
 
 func (p *parser) step(n *yaml.Node, num int, profile sim.Profile) (Step, error) {
@@ -318,6 +392,11 @@ func (p *parser) step(n *yaml.Node, num int, profile sim.Profile) (Step, error) 
 		if c := st.Prompt.Currency; c != "" && wire.ValidCurrency(c) != nil {
 			return st, p.errorf(val, "%s: currency %q is not an ISO 4217 code", what, c)
 		}
+		for _, m := range st.Prompt.Methods {
+			if !contains(methods, m) {
+				return st, p.errorf(val, "%s: method %q: want one of %v", what, m, methods)
+			}
+		}
 		st.Timeout = time.Duration(st.Prompt.Timeout)
 	case StepConfirm:
 		st.Confirm = new(ConfirmStep)
@@ -335,6 +414,9 @@ func (p *parser) step(n *yaml.Node, num int, profile sim.Profile) (Step, error) 
 		}
 		if m := st.Confirm.Method; m != "" && !profile.Supports(m) {
 			return st, p.errorf(val, "%s: method %q: a %s offers %v", what, m, profile.Kind, profile.Methods)
+		}
+		if st.Confirm.PIN != "" && (!profile.Supports(wire.MethodPIN) || (st.Confirm.Method != "" && st.Confirm.Method != wire.MethodPIN)) {
+			return st, p.errorf(val, "%s: a pin needs method pin on a device that has it (a %s offers %v)", what, profile.Kind, profile.Methods)
 		}
 	case StepExpectResult, StepWaitExpiry, StepStatus:
 		st.Result = new(ResultExpect)
@@ -372,6 +454,25 @@ func (p *parser) step(n *yaml.Node, num int, profile sim.Profile) (Step, error) 
 			return st, p.errorf(val, "%s: outcome %q: want one of %v", what, st.Speech.Outcome, speechOutcomes)
 		}
 		st.Timeout = time.Duration(st.Speech.Timeout)
+	case StepExpectError:
+		st.Error = new(ErrorExpect)
+		if err := p.strict(val, st.Error, what); err != nil {
+			return st, err
+		}
+		switch {
+		case st.Error.Code == "":
+			return st, p.errorf(val, "%s: code is required (for example bad_pin)", what)
+		case codeByName(st.Error.Code) == wire.CodeUnknown:
+			return st, p.errorf(val, "%s: code %q is not a wire code name (for example bad_pin)", what, st.Error.Code)
+		}
+		st.Timeout = time.Duration(st.Error.Timeout)
+	case StepCancel:
+		if val.Kind != yaml.ScalarNode {
+			return st, p.errorf(val, "%s: want the reason the user gave, as text (may be empty: \"\")", what)
+		}
+		if val.Tag != "!!null" {
+			st.Cancel = val.Value
+		}
 	default:
 		return st, p.errorf(key, "step %d: unknown step %q (want one of %s)", num, key.Value, strings.Join(stepNames[1:], ", "))
 	}
@@ -379,7 +480,10 @@ func (p *parser) step(n *yaml.Node, num int, profile sim.Profile) (Step, error) 
 }
 
 var knownStates = []wire.TxState{wire.TxReceived, wire.TxRequested, wire.TxPrompted, wire.TxConfirmed,
-	wire.TxMandated, wire.TxRedeemed, wire.TxDeclined, wire.TxExpired, wire.TxRejected, wire.TxFailed}
+	wire.TxMandated, wire.TxRedeemed, wire.TxDeclined, wire.TxExpired, wire.TxRejected, wire.TxFailed,
+	wire.TxCancelling, wire.TxCancelled, wire.TxSettled}
+
+var methods = []wire.Method{wire.MethodTap, wire.MethodVoice, wire.MethodButton, wire.MethodPIN, wire.MethodPhone}
 
 var speechOutcomes = []wire.SpeechOutcome{wire.SpeechAccepted, wire.SpeechNotUnderstood, wire.SpeechNoSpeech, wire.SpeechCancelled}
 

@@ -78,7 +78,7 @@ func TestParseErrors(t *testing.T) {
 		msg        string
 	}{
 		{"unknown step", "name: x\nsteps:\n  - say: hi\n  - sya: hi\n", 4, `step 2: unknown step "sya" (want one of say, expect_prompt`},
-		{"unknown field", "name: x\nsteps:\n  - say: hi\n  - expect_prompt: {totl: 1100}\n", 4, `step 2 (expect_prompt): unknown field "totl" (known: currency, items, kind, merchant, timeout, total)`},
+		{"unknown field", "name: x\nsteps:\n  - say: hi\n  - expect_prompt: {totl: 1100}\n", 4, `step 2 (expect_prompt): unknown field "totl" (known: currency, items, kind, merchant, methods, timeout, total)`},
 		{"unknown item field", "name: x\nsteps:\n  - say: hi\n  - expect_prompt:\n      items: [{sku: a, quantity: 2}]\n", 5, `items[0]: unknown field "quantity"`},
 		{"unknown top-level field", "name: x\nsetps: []\n", 2, `scenario: unknown field "setps"`},
 		{"missing name", "steps:\n  - say: hi\n", 1, "name is required"},
@@ -88,7 +88,7 @@ func TestParseErrors(t *testing.T) {
 		{"missing decision", "name: x\nsteps:\n  - say: hi\n  - confirm: {method: tap}\n", 4, "decision is required"},
 		{"bad decision", "name: x\nsteps:\n  - say: hi\n  - confirm: maybe\n", 4, `decision "maybe": want approve or decline`},
 		{"method the device lacks", "name: x\ndevice: {kind: kiosk}\nsteps:\n  - say: hi\n  - confirm: {decision: approve, method: voice}\n", 5, `method "voice": a kiosk offers`},
-		{"bad kind", "name: x\ndevice: {kind: toaster}\nsteps:\n  - say: hi\n", 2, `kind "toaster": want glasses or kiosk`},
+		{"bad kind", "name: x\ndevice: {kind: toaster}\nsteps:\n  - say: hi\n", 2, `kind "toaster": want glasses, kiosk or phone`},
 		{"bad state", "name: x\nsteps:\n  - say: hi\n  - expect_result: {state: paid}\n", 4, `state "paid"`},
 		{"bad code", "name: x\nsteps:\n  - say: hi\n  - expect_result: {state: rejected, code: nope}\n", 4, `code "nope" is not a wire code name`},
 		{"bad timeout", "name: x\nsteps:\n  - say: hi\n  - expect_result: {state: redeemed, timeout: soon}\n", 4, `timeout "soon"`},
@@ -105,6 +105,18 @@ func TestParseErrors(t *testing.T) {
 		{"speech before say", "name: x\nsteps:\n  - expect_speech: {outcome: accepted}\n", 3, "needs a say before it"},
 		{"unknown device field", "name: x\ndevice: {audio: yes-please}\nsteps:\n  - say: hi\n", 2, "device"},
 		{"negative speed", "name: x\ndevice: {audio: true, speed: -5}\nsteps:\n  - say: hi\n", 2, "speed -5"},
+		{"unquoted pin", "name: x\ndevice: {kind: kiosk, pin: 0123}\nsteps:\n  - say: hi\n", 2, `PIN 0123: want 4 to 12 digits in quotes, like "0000"`},
+		{"short pin", "name: x\nphone: {set_pin: \"12\"}\nsteps:\n  - say: hi\n", 2, "PIN 12: want 4 to 12 digits"},
+		{"bad phone answer", "name: x\nphone: {answer: maybe}\nsteps:\n  - say: hi\n", 2, `phone: answer "maybe": want approve or decline`},
+		{"unknown phone field", "name: x\nphone: {pin: \"1234\"}\nsteps:\n  - say: hi\n", 2, `phone: unknown field "pin" (known: answer, set_pin)`},
+		{"phone beside a phone", "name: x\ndevice: {kind: phone}\nphone: {}\nsteps:\n  - say: hi\n", 3, "the device is a phone already"},
+		{"pin on glasses", "name: x\nsteps:\n  - say: hi\n  - confirm: {decision: approve, pin: \"1234\"}\n", 4, "a pin needs method pin on a device that has it"},
+		{"pin with tap", "name: x\ndevice: {kind: kiosk}\nsteps:\n  - say: hi\n  - confirm: {decision: approve, method: tap, pin: \"1234\"}\n", 5, "a pin needs method pin"},
+		{"error without code", "name: x\nsteps:\n  - say: hi\n  - expect_error: {message: wrong}\n", 4, "step 2 (expect_error): code is required"},
+		{"bad error code", "name: x\nsteps:\n  - say: hi\n  - expect_error: {code: wrong_pin}\n", 4, `code "wrong_pin" is not a wire code name`},
+		{"cancel with a mapping", "name: x\nsteps:\n  - say: hi\n  - cancel: {why: no}\n", 4, "want the reason the user gave"},
+		{"bad method", "name: x\nsteps:\n  - say: hi\n  - expect_prompt: {methods: [retina]}\n", 4, `method "retina": want one of [tap voice button pin phone]`},
+		{"confirm twice", "name: x\nsteps:\n  - say: hi\n  - confirm: approve\n  - confirm: approve\n", 5, "already answered"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +129,50 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("err = %q (line %d), want line %d and %q", err, pe.Line, tt.line, tt.msg)
 			}
 		})
+	}
+}
+
+func TestParseStepUp(t *testing.T) {
+	s, err := scenario.Parse("pin.yaml", []byte(`
+name: kiosk-pin
+device: {kind: kiosk, user: erin, pin: "2468"}
+phone: {set_pin: "0007"}
+steps:
+  - say: "buy the black leggings"
+  - expect_prompt: {methods: [pin]}
+  - confirm: {decision: approve, pin: "0000"}
+  - expect_error: {code: bad_pin, message: "2 tries left", timeout: 2s}
+  - confirm: approve
+  - expect_result: {state: redeemed}
+  - cancel: "cancel my order"
+  - expect_result: {state: cancelled}
+  - cancel:
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Device.PIN != "2468" || s.Phone == nil || *s.Phone != (scenario.PhoneSpec{Answer: wire.DecisionApprove, SetPIN: "0007"}) {
+		t.Fatalf("device %+v, phone %+v", s.Device, s.Phone)
+	}
+	if p := s.Steps[1].Prompt; len(p.Methods) != 1 || p.Methods[0] != wire.MethodPIN {
+		t.Errorf("expect_prompt %+v", p)
+	}
+	if c := s.Steps[2].Confirm; c.PIN != "0000" || c.Method != "" {
+		t.Errorf("confirm %+v", c)
+	}
+	if e := s.Steps[3]; e.Kind != scenario.StepExpectError || e.Error.Code != "bad_pin" || e.Error.Message != "2 tries left" || e.Timeout != 2*time.Second {
+		t.Errorf("expect_error %+v %+v", e, e.Error)
+	}
+	if c := s.Steps[6]; c.Kind != scenario.StepCancel || c.Cancel != "cancel my order" || s.Steps[8].Cancel != "" {
+		t.Errorf("cancel %+v", c)
+	}
+	if s.Steps[7].Result.State != wire.TxCancelled {
+		t.Errorf("expect_result %+v", s.Steps[7].Result)
+	}
+
+	s, err = scenario.Parse("phone.yaml", []byte("name: x\nphone:\nsteps:\n  - say: hi\n"))
+	if err != nil || s.Phone == nil || s.Phone.Answer != wire.DecisionApprove || s.Phone.SetPIN != "" {
+		t.Fatalf("an empty phone: %+v, %v", s, err)
 	}
 }
 

@@ -136,7 +136,7 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) Result {
 // deviceConfig is the runner's device configuration with the scenario's device.
 func (r *Runner) deviceConfig(s *Scenario) sim.Config {
 	cfg := r.cfg.Device
-	cfg.Kind, cfg.User = s.Device.Kind, s.Device.User
+	cfg.Kind, cfg.User, cfg.PIN = s.Device.Kind, s.Device.User, string(s.Device.PIN)
 	if s.Device.Audio {
 		cfg.Audio = true
 	}
@@ -176,7 +176,18 @@ func (r *Runner) skip(ctx context.Context, cfg sim.Config) (string, error) {
 	return "", nil
 }
 
-func (r *Runner) run(ctx context.Context, s *Scenario, cfg sim.Config) error {
+func (r *Runner) run(ctx context.Context, s *Scenario, cfg sim.Config) (err error) {
+	if s.Phone != nil {
+		stop, err := r.phone(ctx, s, cfg)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if perr := stop(); perr != nil && err == nil {
+				err = perr
+			}
+		}()
+	}
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
 	dev, err := sim.Start(sctx, cfg)
 	cancel()
@@ -191,6 +202,41 @@ func (r *Runner) run(ctx context.Context, s *Scenario, cfg sim.Config) error {
 		}
 	}
 	return nil
+}
+
+// phone starts the scenario's phone: it connects (a gateway sends prompts only to a
+// phone it has seen), sets the PIN, and answers prompts on a goroutine until stop,
+// which waits for it, closes the phone and says whether the phone failed.
+func (r *Runner) phone(ctx context.Context, s *Scenario, cfg sim.Config) (stop func() error, err error) {
+	cfg.Kind, cfg.Audio, cfg.PIN = sim.KindPhone, false, ""
+	cfg.Name = ""
+	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
+	defer cancel()
+	phone, err := sim.Start(sctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("phone (%s): %w", cfg.User, err)
+	}
+	if s.Phone.SetPIN != "" {
+		if err := phone.SetPIN(sctx, string(s.Phone.SetPIN)); err != nil {
+			_ = phone.Close() // always nil
+			return nil, fmt.Errorf("phone (%s): setting the PIN: %w", cfg.User, timeoutHint(err, r.cfg.StepTimeout, "pin.set.ok"))
+		}
+	}
+	lctx, stopLoop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := phone.ServePhone(lctx, sim.PhoneConfig{Decision: s.Phone.Answer})
+		done <- err
+	}()
+	return func() error {
+		stopLoop()
+		err := <-done
+		_ = phone.Close() // always nil
+		if err != nil {
+			return fmt.Errorf("phone (%s): %w", cfg.User, err)
+		}
+		return nil
+	}, nil
 }
 
 func (r *Runner) step(ctx context.Context, dev *sim.Device, turn **sim.Turn, st Step) error {
@@ -219,7 +265,18 @@ func (r *Runner) step(ctx context.Context, dev *sim.Device, turn **sim.Turn, st 
 		if _, err := awaitPrompt(ctx, t, timeout); err != nil {
 			return err
 		}
+		if st.Confirm.PIN != "" {
+			return t.ConfirmPIN(ctx, st.Confirm.Decision, string(st.Confirm.PIN))
+		}
 		return t.Confirm(ctx, st.Confirm.Decision, st.Confirm.Method)
+	case StepExpectError:
+		e, err := t.AwaitError(ctx)
+		if err != nil {
+			return timeoutHint(err, timeout, "error "+st.Error.Code)
+		}
+		return checkError(e, st.Error)
+	case StepCancel:
+		return t.Cancel(ctx, st.Cancel)
 	case StepExpectResult, StepWaitExpiry:
 		res, err := t.AwaitResult(ctx, st.Result.State)
 		var se *sim.SpeechError
@@ -289,6 +346,8 @@ func checkPrompt(req *wire.ConfirmRequest, want *PromptExpect) error {
 		return fmt.Errorf("kind %s, want %s", t.Kind, want.Kind)
 	case want.Items != nil && len(t.Items) != len(want.Items):
 		return fmt.Errorf("%d items, want %d", len(t.Items), len(want.Items))
+	case want.Methods != nil && !sameMethods(req.Methods, want.Methods):
+		return fmt.Errorf("methods %v, want %v", req.Methods, want.Methods)
 	}
 	for i, w := range want.Items {
 		got := t.Items[i]
@@ -302,6 +361,29 @@ func checkPrompt(req *wire.ConfirmRequest, want *PromptExpect) error {
 		case w.Name != "" && got.Name != w.Name:
 			return fmt.Errorf("items[%d] (%s): name %q, want %q", i, got.SKU, got.Name, w.Name)
 		}
+	}
+	return nil
+}
+
+// sameMethods reports whether a and b hold the same methods, in any order.
+func sameMethods(a, b []wire.Method) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, m := range a {
+		if !contains(b, m) {
+			return false
+		}
+	}
+	return true
+}
+
+func checkError(e *wire.Error, want *ErrorExpect) error {
+	switch {
+	case e.Code.String() != want.Code:
+		return fmt.Errorf("error %s (%q), want %s", e.Code, e.Message, want.Code)
+	case want.Message != "" && !strings.Contains(strings.ToLower(e.Message), strings.ToLower(want.Message)):
+		return fmt.Errorf("error %s says %q, want it to say %q", e.Code, e.Message, want.Message)
 	}
 	return nil
 }

@@ -37,6 +37,10 @@ type Config struct {
 	PairingCode string
 	// Kind is the device kind. Default: KindGlasses.
 	Kind Kind
+	// PIN is the PIN the simulated user types when a prompt asks for it (a kiosk
+	// purchase over the step-up limit). Never logged. Default: none; such a prompt
+	// fails with ErrNoPIN.
+	PIN string
 	// User is the user the device is paired to. Default: "alice".
 	User string
 	// Name is the device name shown to the user. Default: "earshot-sim <kind> (<user>)".

@@ -33,7 +33,31 @@ func FormatPrompt(req *wire.ConfirmRequest, now time.Time) string {
 		methods[i] = string(m)
 	}
 	fmt.Fprintf(&b, "  Confirm with: %s\n", strings.Join(methods, ", "))
+	if req.Binding != "" {
+		fmt.Fprintf(&b, "  Code %s: the same on your phone and on the device that asked\n", req.Binding)
+	}
 	fmt.Fprintf(&b, "  %q\n", req.Text)
+	return b.String()
+}
+
+// FormatApproval renders, the way a phone shows it, a prompt of another device that
+// needs the phone: which device asks, the binding code to compare with the one it
+// shows, and the prompt (FormatPrompt).
+func FormatApproval(req *wire.ConfirmRequest, now time.Time) string {
+	return fmt.Sprintf("Approve on this phone? Device %s asks, code %s\n%s", req.Terms.Device, req.Binding, FormatPrompt(req, now))
+}
+
+// FormatError renders an error from the gateway in one line: "error bad_pin (tx
+// tx_1): wrong PIN: 2 tries left".
+func FormatError(e *wire.Error) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "error %s", e.Code)
+	if e.Tx != "" {
+		fmt.Fprintf(&b, " (tx %s)", e.Tx)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
 	return b.String()
 }
 

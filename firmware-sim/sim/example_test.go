@@ -29,3 +29,11 @@ func ExampleFormatMetrics() {
 	// (spoken prompt: 3.2 s)
 	// turn: 1.42 s of speech; after its end: final 85 ms, agent 110 ms, prompt 140 ms, first audio 151 ms (pocketsphinx)
 }
+
+func ExampleFormatError() {
+	fmt.Println(sim.FormatError(&wire.Error{Code: wire.CodeBadPIN, Message: "wrong PIN: 2 tries left", Tx: "tx_1"}))
+	fmt.Println(sim.FormatError(&wire.Error{Code: wire.CodeNotCancellable, Message: "the cancel window is over"}))
+	// Output:
+	// error bad_pin (tx tx_1): wrong PIN: 2 tries left
+	// error not_cancellable: the cancel window is over
+}

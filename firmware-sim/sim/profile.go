@@ -16,8 +16,9 @@ type Kind int
 // Device kinds.
 const (
 	KindUnknown Kind = iota
-	KindGlasses      // smart glasses: voice confirmation or a touchpad tap
-	KindKiosk        // a retail kiosk: a screen tap
+	KindGlasses      // smart glasses: voice confirmation or a touchpad tap; the phone above a limit
+	KindKiosk        // a retail kiosk: a screen tap; the user's PIN above a limit
+	KindPhone        // the user's phone: approves the purchases of the user's other devices, sets the PIN
 )
 
 func (k Kind) String() string {
@@ -26,27 +27,36 @@ func (k Kind) String() string {
 		return "glasses"
 	case KindKiosk:
 		return "kiosk"
+	case KindPhone:
+		return "phone"
 	}
 	return "unknown"
 }
 
-// ParseKind parses "glasses" or "kiosk".
+// ParseKind parses "glasses", "kiosk" or "phone".
 func ParseKind(s string) (Kind, error) {
 	switch s {
 	case "glasses":
 		return KindGlasses, nil
 	case "kiosk":
 		return KindKiosk, nil
+	case "phone":
+		return KindPhone, nil
 	}
-	return KindUnknown, fmt.Errorf("sim: unknown device kind %q (want glasses or kiosk)", s)
+	return KindUnknown, fmt.Errorf("sim: unknown device kind %q (want glasses, kiosk or phone)", s)
 }
 
 // Profile is what a kind of device can do.
 type Profile struct {
 	Kind Kind
-	// Methods are the verification methods the hardware offers the user.
+	// Methods are the verification methods the hardware offers the user, preferred
+	// first. On glasses wire.MethodPhone means the user approves on the paired phone
+	// (the glasses sign nothing); on a kiosk wire.MethodPIN means the user types the
+	// PIN (Config.PIN); on a phone it means approving another device's prompt.
 	Methods []wire.Method
-	// DefaultMethod is used when a confirmation names none.
+	// DefaultMethod is used when a confirmation names none and the prompt offers it;
+	// otherwise the first of Methods the prompt offers. A decline that names none
+	// always uses it.
 	DefaultMethod wire.Method
 	// Client is what the firmware reports in hello.
 	Client wire.ClientInfo
@@ -56,11 +66,14 @@ type Profile struct {
 func ProfileFor(k Kind) (Profile, error) {
 	switch k {
 	case KindGlasses:
-		return Profile{Kind: k, Methods: []wire.Method{wire.MethodTap, wire.MethodVoice}, DefaultMethod: wire.MethodTap,
+		return Profile{Kind: k, Methods: []wire.Method{wire.MethodTap, wire.MethodVoice, wire.MethodPhone}, DefaultMethod: wire.MethodTap,
 			Client: wire.ClientInfo{Name: "earshot-sim-glasses", Version: Version}}, nil
 	case KindKiosk:
-		return Profile{Kind: k, Methods: []wire.Method{wire.MethodTap}, DefaultMethod: wire.MethodTap,
+		return Profile{Kind: k, Methods: []wire.Method{wire.MethodTap, wire.MethodPIN}, DefaultMethod: wire.MethodTap,
 			Client: wire.ClientInfo{Name: "earshot-sim-kiosk", Version: Version}}, nil
+	case KindPhone:
+		return Profile{Kind: k, Methods: []wire.Method{wire.MethodTap, wire.MethodPhone}, DefaultMethod: wire.MethodTap,
+			Client: wire.ClientInfo{Name: "earshot-sim-phone", Version: Version}}, nil
 	}
 	return Profile{}, fmt.Errorf("sim: no profile for device kind %s", k)
 }

@@ -260,14 +260,14 @@ func TestParseTransport(t *testing.T) {
 }
 
 func TestParseKind(t *testing.T) {
-	for _, k := range []sim.Kind{sim.KindGlasses, sim.KindKiosk} {
+	for _, k := range []sim.Kind{sim.KindGlasses, sim.KindKiosk, sim.KindPhone} {
 		got, err := sim.ParseKind(k.String())
 		if err != nil || got != k {
 			t.Errorf("ParseKind(%q) = %v, %v", k, got, err)
 		}
 	}
-	if _, err := sim.ParseKind("toaster"); err == nil {
-		t.Error("ParseKind accepted a toaster")
+	if _, err := sim.ParseKind("toaster"); err == nil || !strings.Contains(err.Error(), "want glasses, kiosk or phone") {
+		t.Errorf("ParseKind(toaster) = %v", err)
 	}
 	if sim.KindUnknown.String() != "unknown" {
 		t.Error("KindUnknown.String()")

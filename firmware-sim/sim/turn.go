@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/earshot/earshot/device/client"
 	"github.com/earshot/earshot/device/wire"
@@ -18,6 +19,12 @@ var (
 	ErrMethod = errors.New("sim: verification method not available on this device")
 	// ErrStopped reports a device whose connection ended for good.
 	ErrStopped = errors.New("sim: device stopped")
+	// ErrNoPIN reports a prompt that asks for the PIN on a device whose simulated
+	// user has none (Config.PIN).
+	ErrNoPIN = errors.New("sim: the prompt asks for a PIN and the simulated user has none")
+	// ErrNotPhone reports something only a phone does (SetPIN, ServePhone) asked of
+	// another kind of device.
+	ErrNotPhone = errors.New("sim: only a phone does that")
 )
 
 // Turn is one utterance and the transaction that answers it.
@@ -31,8 +38,13 @@ type Turn struct {
 	Prompt *wire.ConfirmRequest
 	// Results are the tx.results of the transaction, in arrival order.
 	Results []*wire.TxResult
-	// Final is the final result, once it arrived.
+	// Final is the latest final result, once one arrived: redeemed, then cancelled
+	// when the purchase was cancelled after it.
 	Final *wire.TxResult
+	// Errors are the gateway's errors about the turn (its utterance or its
+	// transaction), in arrival order: a refused confirm (bad_pin, pin_locked,
+	// method_not_allowed) or cancel (not_cancellable).
+	Errors []*wire.Error
 
 	// Spoken turns (Config.Audio) also record what the gateway heard and said.
 	// Speech is the speech.result of the utterance, once it arrived.
@@ -48,6 +60,7 @@ type Turn struct {
 	AnswerMetrics *wire.TurnMetrics
 
 	cursor   int             // Results before it were returned by NextResult
+	errSeen  int             // Errors before it were returned by AwaitError
 	stale    map[string]bool // transactions seen before the utterance was sent
 	sessions []string        // the session when the utterance was sent
 	answers  map[string]bool // the message ids of the spoken answers
@@ -115,29 +128,131 @@ func (t *Turn) noPrompt() error {
 }
 
 // Confirm answers the prompt (AwaitPrompt first) with the user's decision, verified
-// with method m, or with the profile's default method when m is empty. On a device
-// started with Config.Audio, wire.MethodVoice means the user says "confirm" (or
-// "cancel"), again if the gateway did not understand it, and the device signs the
-// decision once the gateway heard it as such (ErrAnswer otherwise).
+// with method m. With m empty an approval uses the profile's default method when the
+// prompt offers it, else the first of the profile's methods the prompt offers; a
+// decline uses the default method (any method may decline).
+//
+// On a device started with Config.Audio, wire.MethodVoice means the user says
+// "confirm" (or "cancel"), again if the gateway did not understand it, and the device
+// signs the decision once the gateway heard it as such (ErrAnswer otherwise).
+// wire.MethodPIN signs with the PIN of Config.PIN (ErrNoPIN without one; see
+// ConfirmPIN). wire.MethodPhone on glasses approves on the user's phone:
+// the device signs nothing and the result arrives when the phone has answered (a
+// decline is signed here, with the default method); on a phone it answers another
+// device's prompt (client.Approve).
 func (t *Turn) Confirm(ctx context.Context, decision wire.Decision, m wire.Method) error {
 	if t.Prompt == nil {
 		return fmt.Errorf("%w: nothing to confirm yet", ErrNoPrompt)
 	}
-	if m == "" {
-		m = t.d.profile.DefaultMethod
-	}
+	m = t.Method(decision, m)
 	if !t.d.profile.Supports(m) {
 		return fmt.Errorf("%w: %s on %s", ErrMethod, m, t.d.profile.Kind)
 	}
-	if m == wire.MethodVoice && t.d.cfg.Audio {
-		if err := t.answer(ctx, decision); err != nil {
-			return err
+	var err error
+	switch {
+	case m == wire.MethodPIN:
+		return t.ConfirmPIN(ctx, decision, t.d.cfg.PIN)
+	case m == wire.MethodPhone && t.d.profile.Kind == KindPhone:
+		err = t.d.client.Approve(ctx, t.Prompt, decision)
+	case m == wire.MethodPhone && !slices.Contains(t.Prompt.Methods, wire.MethodPhone):
+		return fmt.Errorf("sim: %w: the prompt offers %v", client.ErrMethodNotOffered, t.Prompt.Methods)
+	case m == wire.MethodPhone && decision == wire.DecisionApprove:
+		t.d.log.Info("approve on the phone", "tx", t.Tx)
+		return nil
+	case m == wire.MethodPhone:
+		err = t.d.client.Confirm(ctx, t.Prompt, decision, t.d.profile.DefaultMethod)
+	default:
+		if m == wire.MethodVoice && t.d.cfg.Audio {
+			if err := t.answer(ctx, decision); err != nil {
+				return err
+			}
 		}
+		err = t.d.client.Confirm(ctx, t.Prompt, decision, m)
 	}
-	if err := t.d.client.Confirm(ctx, t.Prompt, decision, m); err != nil {
+	if err != nil {
 		return fmt.Errorf("sim: %w", err)
 	}
 	return nil
+}
+
+// Method is the verification method Confirm uses for decision when asked for m.
+func (t *Turn) Method(decision wire.Decision, m wire.Method) wire.Method {
+	p := t.d.profile
+	switch {
+	case m != "":
+		return m
+	case decision == wire.DecisionDecline || t.Prompt == nil || slices.Contains(t.Prompt.Methods, p.DefaultMethod):
+		return p.DefaultMethod
+	}
+	for _, x := range p.Methods {
+		if slices.Contains(t.Prompt.Methods, x) {
+			return x
+		}
+	}
+	return p.DefaultMethod
+}
+
+// OnPhone reports whether the prompt needs the user's phone and the device is not
+// the phone: the glasses show the binding code and wait.
+func (t *Turn) OnPhone() bool {
+	return t.Prompt != nil && t.d.profile.Kind != KindPhone && slices.Contains(t.Prompt.Methods, wire.MethodPhone)
+}
+
+// ConfirmPIN answers the prompt with decision and the PIN the user typed (pin, not
+// Config.PIN: a scenario types a wrong one on purpose). A wrong PIN is answered with
+// an error (AwaitError): bad_pin, or pin_locked on the third, which closes the
+// transaction.
+func (t *Turn) ConfirmPIN(ctx context.Context, decision wire.Decision, pin string) error {
+	switch {
+	case t.Prompt == nil:
+		return fmt.Errorf("%w: nothing to confirm yet", ErrNoPrompt)
+	case !t.d.profile.Supports(wire.MethodPIN):
+		return fmt.Errorf("%w: %s on %s", ErrMethod, wire.MethodPIN, t.d.profile.Kind)
+	case pin == "":
+		return ErrNoPIN
+	}
+	if err := t.d.client.ConfirmPIN(ctx, t.Prompt, decision, pin); err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	return nil
+}
+
+// Cancel sends the user's "cancel my order" for the turn's transaction (tx.cancel,
+// after the redemption too). The outcome arrives as results (cancelling, then
+// cancelled, or redeemed again when the merchant refuses) or as an error
+// (not_cancellable; AwaitError).
+func (t *Turn) Cancel(ctx context.Context, reason string) error {
+	if t.Tx == "" {
+		return fmt.Errorf("%w: no transaction to cancel", ErrNoPrompt)
+	}
+	if err := t.d.client.Cancel(ctx, t.Tx, reason); err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	return nil
+}
+
+// AwaitError returns the gateway's next error about the turn that AwaitError has not
+// returned before, waiting for it; results that arrive meanwhile stay for NextResult.
+func (t *Turn) AwaitError(ctx context.Context) (*wire.Error, error) {
+	if t.errSeen < len(t.Errors) {
+		t.errSeen++
+		return t.Errors[t.errSeen-1], nil
+	}
+	if err := t.unheard(); err != nil {
+		return nil, err
+	}
+	err := t.d.await(ctx, func(ev client.Event) (verdict, error) {
+		v, err := t.claim(ev)
+		if t.errSeen < len(t.Errors) {
+			return finish, nil
+		}
+		return v, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.errSeen++
+	return t.Errors[t.errSeen-1], nil
 }
 
 // NextResult returns the turn's next tx.result not returned before, waiting for it.
@@ -230,13 +345,14 @@ func (t *Turn) claim(ev client.Event) (verdict, error) {
 		}
 		t.Tx = r.Tx
 		t.Results = append(t.Results, r)
-		if r.State.Final() && t.Final == nil {
+		if r.State.Final() {
 			t.Final = r
 		}
 		return consume, nil
 	case ev.Error != nil:
 		e := ev.Error
 		if (t.Ref != "" && e.Ref == t.Ref) || (t.Tx != "" && e.Tx == t.Tx) {
+			t.Errors = append(t.Errors, e)
 			return finish, fmt.Errorf("sim: gateway error for %q: %w", t.Text, e)
 		}
 		return keep, nil
