@@ -667,3 +667,56 @@ func TestKioskTipWithTheReferenceAgent(t *testing.T) {
 		}
 	}
 }
+
+// Modify: the agent proposes a changed order that supersedes the approved one; once
+// the user approves, the old mandate can no longer be redeemed and its transaction
+// ends cancelled, all in one step.
+func TestModifiedOrderSupersedes(t *testing.T) {
+	g, sa := startScript(t, gateway.Config{})
+	sa.set(func(agent.Intent) map[string]any { return order("earshot-coffee", "latte-oat", "Oat latte", 2, 550) })
+	glasses := g.device("glasses", false)
+	req := say(t, glasses, "buy two oat lattes")
+	sa.answer(t)
+	if err := glasses.Confirm(t.Context(), req, wire.DecisionApprove, wire.MethodVoice); err != nil {
+		t.Fatal(err)
+	}
+	old := sa.mandate(t)
+
+	sa.set(func(agent.Intent) map[string]any {
+		b := order("earshot-coffee", "latte-oat", "Oat latte", 3, 550)
+		b["supersedes"] = old.Tx
+		return b
+	})
+	req = say(t, glasses, "make that three oat lattes")
+	sa.answer(t)
+	if !strings.HasPrefix(req.Text, "Change your order: Pay Earshot Coffee USD 16.50") {
+		t.Fatalf("prompt %q", req.Text)
+	}
+	if err := glasses.Confirm(t.Context(), req, wire.DecisionApprove, wire.MethodVoice); err != nil {
+		t.Fatal(err)
+	}
+	if r := exactly(t, glasses, old.Tx, wire.TxCancelled); !strings.Contains(r.Reason, "Replaced") {
+		t.Fatalf("old order %+v", r)
+	}
+	m := sa.mandate(t)
+	body := map[string]any{"mandate": old.Token, "amount": 1100, "currency": "USD", "payee": "earshot-coffee"}
+	if st, out := redeem(t, g, sa.key, "old", body); st != 410 || out.Code != "superseded" {
+		t.Fatalf("redeem the old mandate: %d %+v", st, out)
+	}
+	body["mandate"], body["amount"] = m.Token, 1650
+	if st, out := redeem(t, g, sa.key, "new", body); st != 201 {
+		t.Fatalf("redeem the new mandate: %d %+v", st, out)
+	}
+	// A paid order cannot be modified: it is cancelled instead.
+	sa.set(func(agent.Intent) map[string]any {
+		b := order("earshot-coffee", "latte-oat", "Oat latte", 1, 550)
+		b["supersedes"] = m.Tx
+		return b
+	})
+	if _, err := glasses.Say(t.Context(), "make that one oat latte"); err != nil {
+		t.Fatal(err)
+	}
+	if v := sa.answer(t); v.Status != http.StatusConflict {
+		t.Fatalf("modify a paid order: %+v", v)
+	}
+}

@@ -31,6 +31,10 @@ type PurchaseRequest struct {
 	// wire.Kind); on a tip, Parent is the transaction tipped.
 	Conditions *wire.Conditions `json:"conditions,omitempty"`
 	Summary    string           `json:"summary,omitempty"`
+	// Supersedes is, for a modified order, the transaction whose unredeemed order this
+	// one replaces: once the user approves, the old mandate is superseded by the new
+	// one atomically, and the old transaction ends cancelled.
+	Supersedes string `json:"supersedes,omitempty"`
 }
 
 // RequestPurchase turns an agent's proposal into a consent challenge and sends the
@@ -84,6 +88,12 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 		if err := terms.Validate(); err != nil {
 			return fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
+		if pr.Supersedes != "" {
+			if err := checkSuperseded(txn, t, pr.Supersedes); err != nil {
+				return err
+			}
+			t.Supersedes = pr.Supersedes
+		}
 		var parent *Tx
 		if terms.Kind == wire.KindTip {
 			if parent, err = tipParent(txn, t, &terms); err != nil {
@@ -130,6 +140,9 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 			return err
 		}
 		t.Challenge, t.Session, t.Prompt = &ch, s.Session, promptText(terms, methods, ch.Hash)
+		if t.Supersedes != "" {
+			t.Prompt = "Change your order: " + t.Prompt
+		}
 		if err := publish(txn, t, t.promptBody(), now); err != nil {
 			return err
 		}
@@ -176,6 +189,24 @@ func (c *Core) refuse(txn kv.Txn, t *Tx, e *wire.Error, codes string, now time.T
 	touch(t.Device)
 	return c.appendAudit(txn, audit.Record{Kind: audit.KindRefusal, Tx: t.ID, Device: t.Device, User: t.User,
 		Agent: t.Agent, State: e.Code.String(), Detail: map[string]string{"rules": codes}})
+}
+
+// checkSuperseded checks the order a modification replaces: the same user, device and
+// agent, and a mandate not redeemed yet (a paid order is changed by cancelling it).
+func checkSuperseded(txn kv.Txn, t *Tx, old string) error {
+	o, err := loadTx(txn, old)
+	if errors.Is(err, ErrUnknownTx) {
+		return fmt.Errorf("%w: the superseded transaction %s does not exist", ErrInvalid, old)
+	} else if err != nil {
+		return err
+	}
+	switch {
+	case o.User != t.User || o.Device != t.Device || o.Agent != t.Agent:
+		return fmt.Errorf("%w: the superseded transaction is another device's or agent's", ErrInvalid)
+	case o.State != wire.TxMandated || o.terms().Kind == wire.KindTip:
+		return fmt.Errorf("%w: only an approved order not paid yet can be modified; it is %s", ErrTxState, o.State)
+	}
+	return nil
 }
 
 // tipParent loads and checks the order a tip is for: the same user and agent, a

@@ -196,6 +196,9 @@ func (cn *Conn) confirm(ctx context.Context, cf *wire.Confirm) error {
 	}
 	if approved != nil {
 		c.dispatchMandate(approved)
+		if approved.Supersedes != "" {
+			c.finished(approved.Supersedes, wire.TxCancelled)
+		}
 	} else {
 		c.finished(cf.Tx, final)
 	}
@@ -231,7 +234,17 @@ func (c *Core) issueMandate(txn kv.Txn, t *Tx, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := c.ledger.Record(txn, claims); err != nil {
+	if t.Supersedes != "" {
+		// A modified order: the new mandate and the old one's end in one transaction
+		// (the old transaction moves to cancelled in onTransition).
+		old, err := loadTx(txn, t.Supersedes)
+		if err != nil {
+			return err
+		}
+		if err := c.ledger.Supersede(txn, old.Mandate, claims); err != nil {
+			return err
+		}
+	} else if err := c.ledger.Record(txn, claims); err != nil {
 		return err
 	}
 	t.Mandate, t.MandateToken, t.MandateExp = claims.ID, token, claims.Expiry

@@ -23,7 +23,7 @@ func txAfter(e *authz.Entry, from authz.State) wire.TxState {
 	switch e.State {
 	case authz.StateRedeemed:
 		return wire.TxRedeemed // from issued (onRedeem did it) or back from cancelling
-	case authz.StateRevoked:
+	case authz.StateRevoked, authz.StateSuperseded:
 		return wire.TxCancelled
 	case authz.StateCancelling:
 		return wire.TxCancelling
@@ -80,6 +80,8 @@ func (c *Core) onTransition(txn kv.Txn, e *authz.Entry, from authz.State) error 
 	switch e.State {
 	case authz.StateRevoked:
 		t.Reason = "Cancelled before payment."
+	case authz.StateSuperseded:
+		t.Reason = "Replaced by your changed order."
 	case authz.StateRedeemed:
 		t.Reason = "The merchant could not cancel: " + e.CancelDeclined
 	}

@@ -43,6 +43,8 @@ type Tx struct {
 	PINFailures int      `json:"pin_failures,omitempty"`
 	// SpendKey is the mandate's entry in the spend index (risk.go).
 	SpendKey string `json:"spend_key,omitempty"`
+	// Supersedes is the transaction whose order this one modifies.
+	Supersedes string `json:"supersedes,omitempty"`
 	// Payments counts a subscription's payments so far.
 	Payments int `json:"payments,omitempty"`
 
