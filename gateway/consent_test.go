@@ -603,8 +603,13 @@ func TestPriceTargetFiresAfterAPriceDrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	noResult(t, glasses, 300*time.Millisecond)
-	if err := ra.SetPrice("leggings-black", 7900); err != nil {
-		t.Fatal(err)
+	// The price drop, through the admin API as an operator or the simulator makes it.
+	url := g.srv.URL() + "/admin/v1/catalog/prices/"
+	if st := call(t, "PUT", url+"no-such-sku", g.admin, nil, map[string]any{"amount": 100}, nil); st != 422 {
+		t.Fatalf("unknown sku: %d", st)
+	}
+	if st := call(t, "PUT", url+"leggings-black", g.admin, nil, map[string]any{"amount": 7900}, nil); st != 200 {
+		t.Fatalf("price drop: %d", st)
 	}
 	r := exactly(t, glasses, req.Tx, wire.TxRedeemed)
 	if r.Amount != 7900 || !strings.Contains(r.Reason, "price target was met") {

@@ -248,8 +248,9 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
+	prices, _ := s.agent.(api.Prices) // the reference agent's simulated merchant
 	a, err := api.New(api.Config{Core: s.core, Registry: reg, Keys: keys, Keyring: s.keyring, Store: s.db, AdminToken: s.admin,
-		Logger: s.cfg.Logger})
+		Logger: s.cfg.Logger, Prices: prices})
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,8 @@
 //	GET  /admin/v1/audit/export?from=N       admin: the audit trail, JSON lines
 //	GET  /admin/v1/audit/verify              admin: verify the stored audit trail
 //	GET  /admin/v1/audit/jwks                admin: every key that signed here, retired ones too
+//	PUT  /admin/v1/catalog/prices/{sku}      admin: change a price in the embedded agent's catalogue
+//	                                         (the simulated price drop; {"amount": 7900})
 //
 // Agents authenticate with an API key (Authorization: Bearer esk_...), the admin with
 // the admin token from the data directory.
@@ -61,8 +63,16 @@ type Config struct {
 	Keyring Keyring
 	// AdminToken authorises /admin/v1; required.
 	AdminToken string
+	// Prices, if set, changes prices in the embedded agent's catalogue (the reference
+	// agent's simulated merchant); nil: no price route.
+	Prices Prices
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+}
+
+// Prices is what the admin price route needs of the embedded agent.
+type Prices interface {
+	SetPrice(sku string, amount wire.Amount) error
 }
 
 // Keyring is what the admin key routes need of gateway/keyring.
@@ -110,6 +120,9 @@ func New(cfg Config) (*API, error) {
 	if cfg.Keyring != nil {
 		a.mux.HandleFunc("GET /admin/v1/keys", a.admin(a.listKeys))
 		a.mux.HandleFunc("POST /admin/v1/keys/rotate", a.admin(a.rotateKey))
+	}
+	if a.cfg.Prices != nil {
+		a.mux.HandleFunc("PUT /admin/v1/catalog/prices/{sku}", a.admin(a.setPrice))
 	}
 	return a, nil
 }
@@ -423,4 +436,22 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 	a.cfg.Core.Disconnect(d.ID, wire.CodeDeviceRevoked, "the device was revoked")
 	a.log.Info("device revoked", "device", d.ID)
 	reply(w, http.StatusOK, map[string]any{"device": d.ID, "revoked": true})
+}
+
+// setPrice changes a price in the embedded agent's catalogue: the simulated merchant's
+// price drop that fires price targets.
+func (a *API) setPrice(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Amount wire.Amount `json:"amount"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	sku := r.PathValue("sku")
+	if err := a.cfg.Prices.SetPrice(sku, req.Amount); err != nil {
+		problem.Write(w, http.StatusUnprocessableEntity, "bad_price", err.Error())
+		return
+	}
+	a.log.Info("price changed", "sku", sku, "amount", req.Amount)
+	reply(w, http.StatusOK, map[string]any{"sku": sku, "amount": req.Amount})
 }
