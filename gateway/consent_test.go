@@ -314,6 +314,10 @@ func TestPINOnTheKiosk(t *testing.T) {
 	if m := sa.mandate(t); m.Tx != req.Tx {
 		t.Fatalf("mandate %+v", m)
 	}
+	// Every wrong PIN is in the audit trail (as a refusal; never the PIN).
+	if kinds := auditKinds(t, g); !kinds["refusal:bad_pin"] || !kinds["refusal:no_pin"] {
+		t.Fatalf("audit: %v", kinds)
+	}
 }
 
 // The risk rules refuse what is over a cap, saying why, and step up a proposal that

@@ -224,6 +224,8 @@ func tipParent(txn kv.Txn, t *Tx, terms *wire.Terms) (*Tx, error) {
 		return nil, fmt.Errorf("%w: the tipped transaction is another user's or agent's", ErrInvalid)
 	case p.Mandate == "" || pt.Kind != wire.KindOneOff:
 		return nil, fmt.Errorf("%w: only a paid one-off order can be tipped", ErrInvalid)
+	case p.State != wire.TxRedeemed && p.State != wire.TxSettled:
+		return nil, fmt.Errorf("%w: a tip follows the order's payment; the order is %s", ErrTxState, p.State)
 	case pt.Merchant.ID != terms.Merchant.ID || pt.Currency != terms.Currency:
 		return nil, fmt.Errorf("%w: a tip goes to the order's merchant, in its currency", ErrInvalid)
 	}

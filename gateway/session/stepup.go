@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/earshot/earshot/authz/audit"
 	"github.com/earshot/earshot/authz/kv"
 	"github.com/earshot/earshot/device/identity"
 	"github.com/earshot/earshot/device/wire"
@@ -146,6 +147,12 @@ func (c *Core) checkPIN(txn kv.Txn, t *Tx, cf *wire.Confirm, device string, now 
 		return nil, nil
 	}
 	t.PINFailures++
+	err = c.appendAudit(txn, audit.Record{Kind: audit.KindRefusal, Tx: t.ID, Device: t.Device, User: t.User, Agent: t.Agent,
+		TermsHash: t.Challenge.Hash, State: wire.CodeBadPIN.String(),
+		Detail: map[string]string{"attempt": fmt.Sprint(t.PINFailures), "device": device}})
+	if err != nil {
+		return nil, err
+	}
 	if t.PINFailures < MaxPINTries {
 		c.m.pin("wrong")
 		left := MaxPINTries - t.PINFailures
