@@ -647,7 +647,7 @@ func noResult(t *testing.T, c *client.Client, d time.Duration) {
 // With the reference agent: a kiosk order, then "add a two dollar tip" inside the tip
 // cap the order's prompt showed: paid without a second prompt.
 func TestKioskTipWithTheReferenceAgent(t *testing.T) {
-	g, _ := startRef(t)
+	g, ra := startRef(t)
 	kiosk := g.device("kiosk", false)
 	req := say(t, kiosk, "two oat lattes please")
 	if req.Terms.Conditions == nil || req.Terms.Conditions.TipCap != 500 {
@@ -657,6 +657,15 @@ func TestKioskTipWithTheReferenceAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	exactly(t, kiosk, req.Tx, wire.TxRedeemed)
+	// The device hears of the payment in the redemption's own transaction, a moment
+	// before the agent has the answer and knows the order to tip.
+	deadline := time.Now().Add(5 * time.Second)
+	for ra.Stats().Redemptions != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("agent stats %+v", ra.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if _, err := kiosk.Say(t.Context(), "add a two dollar tip"); err != nil {
 		t.Fatal(err)
 	}

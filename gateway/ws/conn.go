@@ -22,7 +22,10 @@ type conn struct {
 	log  *slog.Logger
 	ctx  context.Context // the connection's lifetime, for the core's work on its frames
 	send chan outFrame   // bounded; see the package doc for the overflow policy
-	done chan struct{}
+	// audio holds a token for every binary frame in send: audio may fill at most half
+	// the queue, so events always find room while the device reads at all.
+	audio chan struct{}
+	done  chan struct{}
 
 	once   sync.Once
 	code   wire.Code // why the gateway closed it; set once before done is closed
@@ -58,18 +61,33 @@ func (c *conn) Send(frame []byte) error {
 	}
 }
 
-// SendBinary queues an audio frame, waiting for room in the queue: audio is bulk, and
-// a device that reads it slowly only delays its own prompt speech. Events keep the
-// non-blocking policy of Send, so a queue full of audio can still end in a slow
-// consumer close if the device stops reading altogether.
+// SendBinary queues an audio frame, waiting for room: audio is bulk, and a device that
+// reads it slowly only delays its own prompt speech. Audio takes at most half the
+// queue, so an event sent meanwhile (Send never waits) still finds room; only a device
+// that stops reading altogether ends in a slow consumer close.
 func (c *conn) SendBinary(ctx context.Context, frame []byte) error {
+	select {
+	case c.audio <- struct{}{}:
+	case <-c.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	select {
 	case c.send <- outFrame{b: frame, binary: true}:
 		return nil
 	case <-c.done:
 		return ErrClosed
 	case <-ctx.Done():
+		<-c.audio
 		return ctx.Err()
+	}
+}
+
+// sent gives back an audio frame's token once the writer took it from the queue.
+func (c *conn) sent(f outFrame) {
+	if f.binary {
+		<-c.audio
 	}
 }
 
@@ -161,6 +179,7 @@ func (c *conn) writeLoop() {
 	for {
 		select {
 		case f := <-c.send:
+			c.sent(f)
 			_ = c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 			if err := c.ws.WriteMessage(f.kind(), f.b); err != nil {
 				c.Close(wire.CodeServerError, "write failed")
@@ -189,6 +208,7 @@ func (c *conn) drain() {
 	for {
 		select {
 		case f := <-c.send:
+			c.sent(f)
 			_ = c.ws.SetWriteDeadline(deadline)
 			if c.ws.WriteMessage(f.kind(), f.b) != nil {
 				return

@@ -170,7 +170,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &conn{
 		srv: s, ws: wsc, dev: dev, send: make(chan outFrame, s.cfg.SendQueue), done: make(chan struct{}),
-		log: s.log.With("device", dev.ID),
+		audio: make(chan struct{}, max(1, s.cfg.SendQueue/2)),
+		log:   s.log.With("device", dev.ID),
 		// The request's context ends when this handler returns; the connection's
 		// work keeps its values but not its cancellation.
 		ctx: context.WithoutCancel(r.Context()),
