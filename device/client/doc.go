@@ -37,7 +37,7 @@
 //	ConfirmPIN(req, d, pin)  -> confirm{method: pin, pin_sig, sig}
 //	                         <- error bad_pin (tries left), pin_locked (closed), or tx.result
 //
-// ConfirmPIN derives the PIN key (scrypt, about 50 ms) before it waits on the
+// ConfirmPIN derives the PIN key (scrypt, about 125 ms) before it waits on the
 // connection, and keeps neither the PIN nor the key.
 //
 // Every downlink message is delivered to Events once, then acknowledged (ack is

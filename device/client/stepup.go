@@ -60,7 +60,7 @@ func (c *Client) ConfirmPIN(ctx context.Context, req *wire.ConfirmRequest, d wir
 	case req.PINSalt == "":
 		return fmt.Errorf("%w: a PIN prompt without pin_salt", ErrBadPrompt)
 	}
-	// scrypt takes about 50 ms: derived before anything waits on the connection.
+	// scrypt takes about 125 ms: derived before anything waits on the connection.
 	key, err := identity.PINKey(pin, req.PINSalt)
 	if err != nil {
 		return fmt.Errorf("client: confirm: %w", err)

@@ -18,7 +18,7 @@ import (
 // round trip to the gateway, which counts them:
 //
 //   - Setting a PIN (on the user's phone): the device draws a random salt, stretches
-//     the PIN with scrypt (N=2^15, r=8, p=1; about 50 ms) into a 32-byte Ed25519 seed,
+//     the PIN with scrypt (N=2^15, r=8, p=1; 32 MiB, about 125 ms on one core of the build machine) into a 32-byte Ed25519 seed,
 //     and sends the gateway only the salt and the seed's public key (wire.PINSet).
 //   - Using it (a kiosk prompt that allows MethodPIN carries the salt in PINSalt): the
 //     device derives the same key from the PIN the user typed and signs the confirm's

@@ -20,10 +20,14 @@
 //
 // Steps: say (text), expect_prompt (merchant, total, currency, kind, items with sku, qty,
 // unit_amount, name; methods, the exact set the prompt offers, in any order, such as
-// [phone] or [pin]; all optional), confirm (approve or decline, optional method, optional
-// pin), expect_result (state required; code, amount, mandate), wait_expiry (leave the
-// prompt unanswered and expect the transaction to expire), status (send tx.status,
-// expect a tx.result; optional state), expect_speech (outcome required: accepted,
+// [phone] or [pin]; text, a part of what the prompt says, any case; all optional),
+// confirm (approve or decline, optional method, optional pin), expect_result (state
+// required; code, amount, mandate; reason, a part of the result's reason, any case),
+// expect_no_prompt (the turn's transaction is mandated or ends without a prompt;
+// optional timeout), price (sku and amount required: sets the price in the gateway's
+// catalogue through its admin API), wait_expiry (leave the prompt unanswered and
+// expect the transaction to expire), status (send tx.status, expect a tx.result;
+// optional state), expect_speech (outcome required: accepted,
 // not_understood, no_speech or cancelled; optional text: the speech.result of the last
 // spoken say), expect_error (code required, a wire code name such as bad_pin or
 // not_cancellable; optional message, a part of the error's text: the gateway's refusal
@@ -51,6 +55,30 @@
 //	  - expect_prompt: {methods: [pin]}
 //	  - confirm: {decision: approve, pin: "1111"}
 //	  - expect_error: {code: bad_pin, message: "2 tries left"}
+//
+// Consents that outlive their prompt. A price target is approved once and stays
+// mandated until the merchant's price meets it: price changes the catalogue price of
+// the gateway's embedded agent (PUT /admin/v1/catalog/prices/{sku}, with the admin
+// token in the device configuration's DataDir, as enrolment reads it), and the result
+// that follows belongs to the same transaction. price needs no say before it and does
+// not end a turn. The price is the gateway's, shared by every scenario run against it:
+// a scenario that changes it sets it back. A tip within the cap the user allowed with
+// its order is granted without a prompt; expect_no_prompt fails at once if a prompt
+// comes, and leaves the results for the expect_result steps after it:
+//
+//	device: {kind: glasses, user: gina}
+//	phone: {answer: approve}
+//	steps:
+//	  - say: "buy the black leggings when they drop under 85 dollars"
+//	  - expect_prompt: {kind: price_target, total: 8499}
+//	  - confirm: approve
+//	  - expect_result: {state: mandated}
+//	  - price: {sku: leggings-black, amount: 7900}
+//	  - expect_result: {state: redeemed, amount: 7900, reason: "price target was met"}
+//	  - price: {sku: leggings-black, amount: 8900}
+//	  - say: "add a two dollar tip"            # after an order whose prompt allowed a tip
+//	  - expect_no_prompt: {}
+//	  - expect_result: {state: redeemed, amount: 200}
 //
 // A scenario does not name a transport: the runner's device configuration does
 // (sim.Config.Transport), so every scenario runs over WebSocket, MQTT and WebRTC alike.

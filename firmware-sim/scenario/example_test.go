@@ -33,5 +33,5 @@ steps:
 	// 6 expect_prompt
 	// 7 confirm
 	// 8 expect_result
-	// typo.yaml:4: step 2: unknown step "expect_promt" (want one of say, expect_prompt, confirm, expect_result, wait_expiry, status, expect_speech, expect_error, cancel)
+	// typo.yaml:4: step 2: unknown step "expect_promt" (want one of say, expect_prompt, confirm, expect_result, wait_expiry, status, expect_speech, expect_error, cancel, price, expect_no_prompt)
 }

@@ -33,10 +33,12 @@ const (
 	StepExpectSpeech
 	StepExpectError
 	StepCancel
+	StepPrice
+	StepExpectNoPrompt
 )
 
 var stepNames = []string{"unknown", "say", "expect_prompt", "confirm", "expect_result", "wait_expiry", "status", "expect_speech",
-	"expect_error", "cancel"}
+	"expect_error", "cancel", "price", "expect_no_prompt"}
 
 func (k StepKind) String() string {
 	if k < 0 || int(k) >= len(stepNames) {
@@ -112,6 +114,14 @@ type Step struct {
 	Speech  *SpeechExpect // StepExpectSpeech
 	Error   *ErrorExpect  // StepExpectError
 	Cancel  string        // StepCancel: the reason, what the user said
+	Price   *PriceStep    // StepPrice
+}
+
+// PriceStep changes a price in the catalogue of the gateway's embedded agent through
+// the admin API: the merchant's price drop that redeems a price target.
+type PriceStep struct {
+	SKU    string       `yaml:"sku"`
+	Amount *wire.Amount `yaml:"amount"` // minor units, more than 0
 }
 
 // ErrorExpect is the gateway's refusal the last confirm or cancel must get: Code (a
@@ -140,7 +150,10 @@ type PromptExpect struct {
 	// Methods are the verification methods the prompt must offer, in any order:
 	// [phone] for a purchase approved on the phone, [pin] for one that needs the PIN.
 	Methods []wire.Method `yaml:"methods"`
-	Timeout Duration      `yaml:"timeout"`
+	// Text is a part of what the prompt says (any case), such as the tip the user
+	// allows with the order.
+	Text    string   `yaml:"text"`
+	Timeout Duration `yaml:"timeout"`
 }
 
 // ItemExpect is what one line of a prompt must show, in order. SKU is required.
@@ -166,6 +179,7 @@ type ResultExpect struct {
 	Code    string       `yaml:"code"`    // a wire.Code name, e.g. not_understood
 	Amount  *wire.Amount `yaml:"amount"`  // the redeemed amount
 	Mandate *bool        `yaml:"mandate"` // whether a mandate id is present
+	Reason  string       `yaml:"reason"`  // a part of the result's reason (any case)
 	Timeout Duration     `yaml:"timeout"`
 }
 
@@ -339,6 +353,8 @@ func (t *turnState) check(st Step) error {
 	case StepSay:
 		*t = turnState{said: true}
 		return nil
+	case StepPrice: // the merchant's, not the user's: anywhere, and the turn goes on
+		return nil
 	}
 	if !t.said {
 		return errors.New("needs a say before it")
@@ -349,6 +365,11 @@ func (t *turnState) check(st Step) error {
 			return errors.New("the prompt was already answered or left to expire")
 		}
 		t.answered = true
+	case StepExpectNoPrompt:
+		if t.answered || t.expired {
+			return errors.New("the prompt was already answered or left to expire")
+		}
+		t.answered = true // nothing is left to answer
 	case StepWaitExpiry:
 		if t.answered {
 			return errors.New("the prompt was already answered")
@@ -364,6 +385,7 @@ var stepKinds = map[string]StepKind{
 	"say": StepSay, "expect_prompt": StepExpectPrompt, "confirm": StepConfirm,
 	"expect_result": StepExpectResult, "wait_expiry": StepWaitExpiry, "status": StepStatus,
 	"expect_speech": StepExpectSpeech, "expect_error": StepExpectError, "cancel": StepCancel,
+	"price": StepPrice, "expect_no_prompt": StepExpectNoPrompt,
 }
 
 func (p *parser) step(n *yaml.Node, num int, profile sim.Profile) (Step, error) {
@@ -473,6 +495,27 @@ func (p *parser) step(n *yaml.Node, num int, profile sim.Profile) (Step, error) 
 		if val.Tag != "!!null" {
 			st.Cancel = val.Value
 		}
+	case StepPrice:
+		st.Price = new(PriceStep)
+		if err := p.strict(val, st.Price, what); err != nil {
+			return st, err
+		}
+		switch {
+		case strings.TrimSpace(st.Price.SKU) == "":
+			return st, p.errorf(val, "%s: sku is required", what)
+		case st.Price.Amount == nil:
+			return st, p.errorf(val, "%s: amount is required (minor units, such as 7900 for USD 79.00)", what)
+		case *st.Price.Amount <= 0:
+			return st, p.errorf(val, "%s: amount %d: want more than 0 (minor units)", what, *st.Price.Amount)
+		}
+	case StepExpectNoPrompt:
+		var opt struct {
+			Timeout Duration `yaml:"timeout"`
+		}
+		if err := p.strictOrNull(val, &opt, what); err != nil {
+			return st, err
+		}
+		st.Timeout = time.Duration(opt.Timeout)
 	default:
 		return st, p.errorf(key, "step %d: unknown step %q (want one of %s)", num, key.Value, strings.Join(stepNames[1:], ", "))
 	}

@@ -78,7 +78,7 @@ func TestParseErrors(t *testing.T) {
 		msg        string
 	}{
 		{"unknown step", "name: x\nsteps:\n  - say: hi\n  - sya: hi\n", 4, `step 2: unknown step "sya" (want one of say, expect_prompt`},
-		{"unknown field", "name: x\nsteps:\n  - say: hi\n  - expect_prompt: {totl: 1100}\n", 4, `step 2 (expect_prompt): unknown field "totl" (known: currency, items, kind, merchant, methods, timeout, total)`},
+		{"unknown field", "name: x\nsteps:\n  - say: hi\n  - expect_prompt: {totl: 1100}\n", 4, `step 2 (expect_prompt): unknown field "totl" (known: currency, items, kind, merchant, methods, text, timeout, total)`},
 		{"unknown item field", "name: x\nsteps:\n  - say: hi\n  - expect_prompt:\n      items: [{sku: a, quantity: 2}]\n", 5, `items[0]: unknown field "quantity"`},
 		{"unknown top-level field", "name: x\nsetps: []\n", 2, `scenario: unknown field "setps"`},
 		{"missing name", "steps:\n  - say: hi\n", 1, "name is required"},
@@ -117,6 +117,17 @@ func TestParseErrors(t *testing.T) {
 		{"cancel with a mapping", "name: x\nsteps:\n  - say: hi\n  - cancel: {why: no}\n", 4, "want the reason the user gave"},
 		{"bad method", "name: x\nsteps:\n  - say: hi\n  - expect_prompt: {methods: [retina]}\n", 4, `method "retina": want one of [tap voice button pin phone]`},
 		{"confirm twice", "name: x\nsteps:\n  - say: hi\n  - confirm: approve\n  - confirm: approve\n", 5, "already answered"},
+		{"price without sku", "name: x\nsteps:\n  - price: {amount: 7900}\n", 3, "step 1 (price): sku is required"},
+		{"price without amount", "name: x\nsteps:\n  - price: {sku: leggings-black}\n", 3, "step 1 (price): amount is required"},
+		{"price of nothing", "name: x\nsteps:\n  - price: {sku: leggings-black, amount: 0}\n", 3, "amount 0: want more than 0"},
+		{"price in dollars", "name: x\nsteps:\n  - price: {sku: leggings-black, amount: 79.00}\n", 3, "step 1 (price)"},
+		{"price as text", "name: x\nsteps:\n  - price: leggings-black\n", 3, "step 1 (price)"},
+		{"unknown price field", "name: x\nsteps:\n  - price: {sku: a, amount: 1, currency: USD}\n", 3, `unknown field "currency" (known: amount, sku)`},
+		{"no prompt before a say", "name: x\nsteps:\n  - expect_no_prompt: {}\n", 3, "needs a say before it"},
+		{"no prompt, then confirm", "name: x\nsteps:\n  - say: hi\n  - expect_no_prompt:\n  - confirm: approve\n", 5, "already answered"},
+		{"no prompt after a confirm", "name: x\nsteps:\n  - say: hi\n  - confirm: approve\n  - expect_no_prompt: {}\n", 5, "already answered"},
+		{"unknown no-prompt field", "name: x\nsteps:\n  - say: hi\n  - expect_no_prompt: {state: redeemed}\n", 4, `unknown field "state" (known: timeout)`},
+		{"bad no-prompt timeout", "name: x\nsteps:\n  - say: hi\n  - expect_no_prompt: {timeout: soon}\n", 4, `timeout "soon"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,6 +184,64 @@ steps:
 	s, err = scenario.Parse("phone.yaml", []byte("name: x\nphone:\nsteps:\n  - say: hi\n"))
 	if err != nil || s.Phone == nil || s.Phone.Answer != wire.DecisionApprove || s.Phone.SetPIN != "" {
 		t.Fatalf("an empty phone: %+v, %v", s, err)
+	}
+}
+
+// The steps for consents that outlive their prompt: a price change through the admin
+// API (anywhere, even before the first say, and without ending the turn), a
+// transaction that needs no prompt, and the reasons and prompt texts that say why.
+func TestParseConsentKinds(t *testing.T) {
+	s, err := scenario.Parse("kinds.yaml", []byte(`
+name: kinds
+device: {kind: kiosk, user: hank}
+phone:
+steps:
+  - price: {sku: leggings-black, amount: 8900}
+  - say: "buy the black leggings when they drop under 85 dollars"
+  - expect_prompt: {kind: price_target, text: "drop under"}
+  - confirm: approve
+  - expect_result: {state: mandated, mandate: true}
+  - price: {sku: leggings-black, amount: 7900}
+  - expect_result: {state: redeemed, amount: 7900, reason: "price target was met"}
+  - say: "add a two dollar tip"
+  - expect_no_prompt: {timeout: 3s}
+  - expect_result: {state: redeemed, amount: 200}
+  - say: "add another"
+  - expect_no_prompt:
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []scenario.StepKind{scenario.StepPrice, scenario.StepSay, scenario.StepExpectPrompt, scenario.StepConfirm,
+		scenario.StepExpectResult, scenario.StepPrice, scenario.StepExpectResult, scenario.StepSay,
+		scenario.StepExpectNoPrompt, scenario.StepExpectResult, scenario.StepSay, scenario.StepExpectNoPrompt}
+	if len(s.Steps) != len(kinds) {
+		t.Fatalf("%d steps, want %d", len(s.Steps), len(kinds))
+	}
+	for i, k := range kinds {
+		if s.Steps[i].Kind != k {
+			t.Errorf("step %d is %s, want %s", i+1, s.Steps[i].Kind, k)
+		}
+	}
+	if p := s.Steps[0].Price; p == nil || p.SKU != "leggings-black" || p.Amount == nil || *p.Amount != 8900 || s.Steps[0].Line != 6 {
+		t.Errorf("price %+v (line %d)", p, s.Steps[0].Line)
+	}
+	if p := s.Steps[5].Price; p == nil || *p.Amount != 7900 {
+		t.Errorf("price %+v", p)
+	}
+	if p := s.Steps[2].Prompt; p.Kind != wire.KindPriceTarget || p.Text != "drop under" {
+		t.Errorf("expect_prompt %+v", p)
+	}
+	if r := s.Steps[6].Result; r.State != wire.TxRedeemed || r.Reason != "price target was met" || *r.Amount != 7900 {
+		t.Errorf("expect_result %+v", r)
+	}
+	if st := s.Steps[8]; st.Timeout != 3*time.Second || s.Steps[11].Timeout != 0 {
+		t.Errorf("expect_no_prompt timeouts %v, %v", st.Timeout, s.Steps[11].Timeout)
+	}
+	for _, k := range []scenario.StepKind{scenario.StepPrice, scenario.StepExpectNoPrompt} {
+		if k.String() == "unknown" {
+			t.Errorf("%d.String() = unknown", int(k))
+		}
 	}
 }
 

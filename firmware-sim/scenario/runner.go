@@ -277,6 +277,18 @@ func (r *Runner) step(ctx context.Context, dev *sim.Device, turn **sim.Turn, st 
 		return checkError(e, st.Error)
 	case StepCancel:
 		return t.Cancel(ctx, st.Cancel)
+	case StepPrice:
+		admin, err := sim.NewAdmin(r.cfg.Device)
+		if err != nil {
+			return err
+		}
+		return timeoutHint(admin.SetPrice(ctx, st.Price.SKU, *st.Price.Amount), timeout, "answer from the admin API")
+	case StepExpectNoPrompt:
+		_, err := t.AwaitNoPrompt(ctx)
+		if err != nil {
+			return timeoutHint(err, timeout, "mandate or final tx.result")
+		}
+		return nil
 	case StepExpectResult, StepWaitExpiry:
 		res, err := t.AwaitResult(ctx, st.Result.State)
 		var se *sim.SpeechError
@@ -348,6 +360,8 @@ func checkPrompt(req *wire.ConfirmRequest, want *PromptExpect) error {
 		return fmt.Errorf("%d items, want %d", len(t.Items), len(want.Items))
 	case want.Methods != nil && !sameMethods(req.Methods, want.Methods):
 		return fmt.Errorf("methods %v, want %v", req.Methods, want.Methods)
+	case want.Text != "" && !strings.Contains(strings.ToLower(req.Text), strings.ToLower(want.Text)):
+		return fmt.Errorf("prompt says %q, want it to say %q", req.Text, want.Text)
 	}
 	for i, w := range want.Items {
 		got := t.Items[i]
@@ -398,6 +412,8 @@ func checkResult(r *wire.TxResult, want *ResultExpect) error {
 		return fmt.Errorf("amount %d, want %d", r.Amount, *want.Amount)
 	case want.Mandate != nil && (r.Mandate != "") != *want.Mandate:
 		return fmt.Errorf("mandate %q, want present=%v", r.Mandate, *want.Mandate)
+	case want.Reason != "" && !strings.Contains(strings.ToLower(r.Reason), strings.ToLower(want.Reason)):
+		return fmt.Errorf("reason %q, want it to say %q", r.Reason, want.Reason)
 	}
 	return nil
 }
@@ -407,7 +423,7 @@ func checkResult(r *wire.TxResult, want *ResultExpect) error {
 // (not_understood) ends a text one, without a transaction.
 func checkUnheard(se *sim.SpeechError, want *ResultExpect) error {
 	nu := se.Result.Outcome == wire.SpeechNotUnderstood
-	if want.State == wire.TxRejected && (want.Code == "" || (nu && want.Code == wire.CodeNotUnderstood.String())) && want.Amount == nil && (want.Mandate == nil || !*want.Mandate) {
+	if want.State == wire.TxRejected && (want.Code == "" || (nu && want.Code == wire.CodeNotUnderstood.String())) && want.Amount == nil && want.Reason == "" && (want.Mandate == nil || !*want.Mandate) {
 		return nil
 	}
 	return fmt.Errorf("no tx.result %s: %w", want.State, se)

@@ -141,6 +141,7 @@ func TestShippedScenariosAgainstTheGateway(t *testing.T) {
 			r := scenario.NewRunner(scenario.Config{
 				Device: sim.Config{Gateway: url, DataDir: data, StateDir: t.TempDir(), MinBackoff: 10 * time.Millisecond, Transport: tr},
 			})
+			var ran []string
 			for _, s := range ss {
 				if s.Device.Audio || slices.ContainsFunc(s.Steps, func(st scenario.Step) bool { return st.Kind == scenario.StepWaitExpiry }) {
 					continue // the gateway here recognises no speech; prompts live 60 s
@@ -148,6 +149,46 @@ func TestShippedScenariosAgainstTheGateway(t *testing.T) {
 				if res := r.Run(context.Background(), s); !res.Passed() {
 					t.Error(res)
 				}
+				ran = append(ran, s.Name)
+			}
+			for _, name := range []string{"glasses-phone-approves", "glasses-price-target", "kiosk-tip"} {
+				if !slices.Contains(ran, name) {
+					t.Errorf("%s did not run (ran %v)", name, ran)
+				}
+			}
+		})
+	}
+	// The new steps fail as they should against the real gateway.
+	r := scenario.NewRunner(scenario.Config{
+		Device: sim.Config{Gateway: url, DataDir: data, StateDir: t.TempDir(), MinBackoff: 10 * time.Millisecond},
+	})
+	for _, tt := range []struct{ name, yaml, fails string }{
+		{"a prompt where none was expected", `
+name: prompted
+device: {kind: glasses, user: ivy}
+steps:
+  - say: "buy two oat lattes"
+  - expect_no_prompt: {}
+`, "step 2 (expect_no_prompt, line 6): sim: the transaction asked for approval"},
+		{"a price the catalogue refuses", `
+name: bad-price
+device: {kind: glasses, user: ivy}
+steps:
+  - price: {sku: no-such-thing, amount: 100}
+`, "step 1 (price, line 5): sim: gateway answered 422 bad_price"},
+		{"a reason that differs", `
+name: wrong-reason
+device: {kind: glasses, user: jill}
+steps:
+  - say: "buy a large americano"
+  - confirm: approve
+  - expect_result: {state: redeemed, reason: "price target was met"}
+`, `reason "", want it to say "price target was met"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := r.Run(context.Background(), parse(t, tt.yaml))
+			if res.Passed() || !strings.Contains(res.Err.Error(), tt.fails) {
+				t.Fatalf("%v, want a failure with %q", res, tt.fails)
 			}
 		})
 	}

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/earshot/earshot/device/wire"
 )
 
 // ErrNoAdminToken reports that no pairing code was given and the gateway's admin token
@@ -53,15 +56,65 @@ func AdminFromDataDir(baseURL, dataDir string) (*Admin, error) {
 	return &Admin{BaseURL: baseURL, Token: tok}, nil
 }
 
+// NewAdmin returns the Admin of the gateway cfg names (Config.Gateway), with the token
+// in Config.DataDir and Config.HTTP for the requests, the defaults applied as Start
+// applies them.
+func NewAdmin(cfg Config) (*Admin, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	a, err := AdminFromDataDir(cfg.Gateway, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a.HTTP = cfg.HTTP
+	return a, nil
+}
+
 // PairingCode asks the gateway for a one-time pairing code for user.
 func (a *Admin) PairingCode(ctx context.Context, user string) (string, error) {
-	body, err := json.Marshal(map[string]string{"user": user})
-	if err != nil {
-		return "", fmt.Errorf("sim: pairing code: %w", err)
+	var out struct {
+		Code string `json:"code"`
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(a.BaseURL, "/")+"/admin/v1/pairing-codes", bytes.NewReader(body))
+	if err := a.do(ctx, http.MethodPost, "/admin/v1/pairing-codes", map[string]string{"user": user}, &out); err != nil {
+		return "", wrapAPI("sim: pairing code", err)
+	}
+	if out.Code == "" {
+		return "", fmt.Errorf("sim: pairing code: no code in the answer")
+	}
+	return out.Code, nil
+}
+
+// SetPrice changes the price of sku in the catalogue of the gateway's embedded agent
+// (PUT /admin/v1/catalog/prices/{sku}): the simulated merchant's price drop, which
+// redeems the price targets it meets.
+func (a *Admin) SetPrice(ctx context.Context, sku string, amount wire.Amount) error {
+	body := map[string]wire.Amount{"amount": amount}
+	if err := a.do(ctx, http.MethodPut, "/admin/v1/catalog/prices/"+url.PathEscape(sku), body, nil); err != nil {
+		return wrapAPI("sim: price of "+sku, err)
+	}
+	return nil
+}
+
+// wrapAPI prefixes err with what, unless it is an *APIError, which says it all.
+func wrapAPI(what string, err error) error {
+	if _, ok := errors.AsType[*APIError](err); ok {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// do sends body as JSON to the admin API and decodes a 200 or 201 answer into out
+// (when not nil); a refusal is an *APIError.
+func (a *Admin) do(ctx context.Context, method, path string, body, out any) error {
+	b, err := json.Marshal(body)
 	if err != nil {
-		return "", fmt.Errorf("sim: pairing code: %w", err)
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(a.BaseURL, "/")+path, bytes.NewReader(b))
+	if err != nil {
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+a.Token)
 	req.Header.Set("Content-Type", "application/json")
@@ -71,25 +124,25 @@ func (a *Admin) PairingCode(ctx context.Context, user string) (string, error) {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("sim: pairing code: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<10))
 	if err != nil {
-		return "", fmt.Errorf("sim: pairing code: %w", err)
+		return err
 	}
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		var p struct{ Code, Detail, Title string }
 		if json.Unmarshal(raw, &p) != nil || p.Detail == "" {
 			p.Detail = strings.TrimSpace(p.Title + " " + http.StatusText(resp.StatusCode))
 		}
-		return "", &APIError{Status: resp.StatusCode, Code: p.Code, Detail: p.Detail}
+		return &APIError{Status: resp.StatusCode, Code: p.Code, Detail: p.Detail}
 	}
-	var out struct {
-		Code string `json:"code"`
+	if out == nil {
+		return nil
 	}
-	if err := json.Unmarshal(raw, &out); err != nil || out.Code == "" {
-		return "", fmt.Errorf("sim: pairing code: no code in the answer")
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("decoding the answer: %w", err)
 	}
-	return out.Code, nil
+	return nil
 }

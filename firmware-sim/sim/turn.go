@@ -25,6 +25,9 @@ var (
 	// ErrNotPhone reports something only a phone does (SetPIN, ServePhone) asked of
 	// another kind of device.
 	ErrNotPhone = errors.New("sim: only a phone does that")
+	// ErrPrompted reports a prompt for a transaction that was to go through without
+	// one (AwaitNoPrompt).
+	ErrPrompted = errors.New("sim: the transaction asked for approval")
 )
 
 // Turn is one utterance and the transaction that answers it.
@@ -229,6 +232,46 @@ func (t *Turn) Cancel(ctx context.Context, reason string) error {
 		return fmt.Errorf("sim: %w", err)
 	}
 	return nil
+}
+
+// AwaitNoPrompt waits until the turn's transaction is mandated, or ends, without a
+// prompt: a purchase the user already consented to, such as a tip within the cap
+// approved with its order. It returns that result, or ErrPrompted (wrapped) when a
+// prompt comes first. The results stay for NextResult.
+func (t *Turn) AwaitNoPrompt(ctx context.Context) (*wire.TxResult, error) {
+	done := func() (*wire.TxResult, error) {
+		if t.Prompt != nil {
+			return nil, fmt.Errorf("%w: transaction %s prompted for %s", ErrPrompted, t.Tx, wire.Money(t.Prompt.Terms.Total, t.Prompt.Terms.Currency))
+		}
+		for _, r := range t.Results {
+			if r.State == wire.TxMandated || r.State.Final() {
+				return r, nil
+			}
+		}
+		return nil, nil
+	}
+	if r, err := done(); r != nil || err != nil {
+		return r, err
+	}
+	if err := t.unheard(); err != nil {
+		return nil, err
+	}
+	var r *wire.TxResult
+	err := t.d.await(ctx, func(ev client.Event) (verdict, error) {
+		v, err := t.claim(ev)
+		if err != nil || v != consume {
+			return v, err
+		}
+		var derr error
+		if r, derr = done(); r != nil || derr != nil {
+			return finish, derr
+		}
+		return consume, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // AwaitError returns the gateway's next error about the turn that AwaitError has not

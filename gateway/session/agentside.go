@@ -53,10 +53,11 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 	}
 	var (
 		out     *Tx
-		outcome string // "prompted", "granted", "refused", "open"
+		outcome string         // "prompted", "granted", "refused", "open"
+		decided *risk.Decision // counted once the transaction commits
 	)
 	err := c.update(ctx, func(txn kv.Txn, touch func(string)) error {
-		out, outcome = nil, ""
+		out, outcome, decided = nil, "", nil
 		t, err := loadTx(txn, pr.Tx)
 		if err != nil {
 			return err
@@ -104,7 +105,7 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 		if err != nil {
 			return err
 		}
-		c.m.risk(d)
+		decided = &d
 		t.Summary = pr.Summary
 		if d.Outcome == risk.OutcomeRefuse {
 			out, outcome = t, "refused"
@@ -154,13 +155,17 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 			touch(phone)
 		}
 		out, outcome = t, "prompted"
-		if d.Outcome == risk.OutcomeStepUp {
-			c.log.Info("step-up", "tx", t.ID, "methods", methods, "reasons", reasonCodes(d), "detail", reasonText(d))
-		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if decided != nil {
+		c.m.risk(*decided)
+		if decided.Outcome == risk.OutcomeStepUp && outcome == "prompted" {
+			c.log.Info("step-up", "tx", out.ID, "methods", out.Challenge.Methods, "reasons", reasonCodes(*decided),
+				"detail", reasonText(*decided))
+		}
 	}
 	switch outcome {
 	case "prompted":

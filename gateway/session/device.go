@@ -179,6 +179,16 @@ func (cn *Conn) confirm(ctx context.Context, cf *wire.Confirm) error {
 	if err != nil {
 		return err
 	}
+	if cf.Decision == wire.DecisionApprove && cf.Method == wire.MethodPIN {
+		switch {
+		case refusal == nil:
+			c.m.pin("ok")
+		case refusal.Code == wire.CodePINLocked:
+			c.m.pin("locked")
+		default:
+			c.m.pin("wrong")
+		}
+	}
 	if refusal != nil && final == "" {
 		return refusal // a wrong PIN: the prompt stays open
 	}

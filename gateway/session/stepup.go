@@ -143,7 +143,6 @@ func (c *Core) checkPIN(txn kv.Txn, t *Tx, cf *wire.Confirm, device string, now 
 		return nil, fmt.Errorf("session: pin of %s: %w", t.User, err)
 	}
 	if identity.VerifyPIN(pub, device, cf) == nil {
-		c.m.pin("ok")
 		return nil, nil
 	}
 	t.PINFailures++
@@ -154,11 +153,9 @@ func (c *Core) checkPIN(txn kv.Txn, t *Tx, cf *wire.Confirm, device string, now 
 		return nil, err
 	}
 	if t.PINFailures < MaxPINTries {
-		c.m.pin("wrong")
 		left := MaxPINTries - t.PINFailures
 		return txErr(wire.CodeBadPIN, fmt.Sprintf("wrong PIN: %d %s left", left, plural(left, "try", "tries")), t.ID), saveTx(txn, t)
 	}
-	c.m.pin("locked")
 	t.Code, t.Reason = wire.CodePINLocked, "wrong PIN three times: the purchase is closed"
 	if err := t.move(wire.TxRejected, now); err != nil {
 		return nil, err
