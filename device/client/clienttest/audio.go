@@ -153,6 +153,13 @@ func (g *Gateway) finishLocked(d *device, reason wire.AudioEndReason) {
 			r.Outcome, r.Reason = wire.SpeechNotUnderstood, "Say yes or no."
 		}
 	}
+	if s.Start.Mode == wire.ModeCommand && g.cfg.NotUnderstood != nil {
+		if why := g.cfg.NotUnderstood(text); why != "" {
+			r.Outcome, r.Reason = wire.SpeechNotUnderstood, why
+			g.sendLocked(d, "", r)
+			return
+		}
+	}
 	g.sendLocked(d, "", r)
 	if s.Start.Mode == wire.ModeCommand {
 		g.utteranceLocked(d, s.Ref, &wire.Utterance{Text: text, PTT: s.Start.PTT})

@@ -87,6 +87,10 @@ type Config struct {
 	// Hear returns what the fake heard in a finished audio stream (it has no
 	// recogniser). Default: DefaultHear.
 	Hear func(AudioStream) string
+	// NotUnderstood, if set, returns why a heard command is not understood ("" when it
+	// is): the fake then answers speech.result not_understood and opens no
+	// transaction, as the gateway's speech layer does.
+	NotUnderstood func(text string) string
 	// PromptPCM returns the speech of a prompt, 16 kHz mono, for devices that asked
 	// for prompt audio in hello. Default: half a second of a 440 Hz tone.
 	PromptPCM func(text string) []int16
