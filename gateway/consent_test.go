@@ -738,3 +738,40 @@ func TestModifiedOrderSupersedes(t *testing.T) {
 		t.Fatalf("modify a paid order: %+v", v)
 	}
 }
+
+// The daily cap reads what the user's mandates add up to in the store: a third order
+// over the cap is refused, and an order cancelled before payment gives its room back.
+func TestDailyCapOverTheStore(t *testing.T) {
+	p, err := risk.Parse([]byte(strings.Replace(testPolicy, "daily_cap: {USD: 60000}", "daily_cap: {USD: 2500}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, sa := startScript(t, gateway.Config{Risk: p})
+	sa.set(func(agent.Intent) map[string]any { return order("earshot-coffee", "latte-oat", "Oat latte", 2, 550) })
+	glasses := g.device("glasses", false)
+	var first agent.Mandate
+	for i := range 2 {
+		req := say(t, glasses, "buy two oat lattes")
+		sa.answer(t)
+		if err := glasses.Confirm(t.Context(), req, wire.DecisionApprove, wire.MethodVoice); err != nil {
+			t.Fatal(err)
+		}
+		if m := sa.mandate(t); i == 0 {
+			first = m
+		}
+	}
+	if _, err := glasses.Say(t.Context(), "buy two oat lattes"); err != nil {
+		t.Fatal(err)
+	}
+	if v := sa.answer(t); v.State != "rejected" || v.Code != "refused" || !strings.Contains(v.Reason, "USD 25.00") {
+		t.Fatalf("third order over the daily cap: %+v", v)
+	}
+	if err := glasses.Cancel(t.Context(), first.Tx, "changed my mind"); err != nil {
+		t.Fatal(err)
+	}
+	exactly(t, glasses, first.Tx, wire.TxCancelled)
+	say(t, glasses, "buy two oat lattes")
+	if v := sa.answer(t); v.State != "prompted" {
+		t.Fatalf("after a cancellation: %+v", v)
+	}
+}

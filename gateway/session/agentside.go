@@ -162,9 +162,13 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 	}
 	if decided != nil {
 		c.m.risk(*decided)
-		if decided.Outcome == risk.OutcomeStepUp && outcome == "prompted" {
+		switch {
+		case decided.Outcome == risk.OutcomeStepUp && outcome == "prompted":
 			c.log.Info("step-up", "tx", out.ID, "methods", out.Challenge.Methods, "reasons", reasonCodes(*decided),
 				"detail", reasonText(*decided))
+		case decided.Outcome == risk.OutcomeAllow:
+			// Refusals are logged below, with the transaction's end.
+			c.log.Debug("risk allowed", "tx", out.ID, "reasons", reasonCodes(*decided), "detail", reasonText(*decided))
 		}
 	}
 	switch outcome {

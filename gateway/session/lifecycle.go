@@ -69,21 +69,18 @@ func (c *Core) onTransition(txn kv.Txn, e *authz.Entry, from authz.State) error 
 	}
 	t.Code, t.Reason = 0, ""
 	switch e.State {
-	case authz.StateRevoked, authz.StateCancelled, authz.StateSuperseded:
-		// Money that will not move leaves the daily cap.
-		if t.SpendKey != "" {
-			if err := txn.Delete([]byte(t.SpendKey)); err != nil {
-				return err
-			}
-		}
-	}
-	switch e.State {
 	case authz.StateRevoked:
 		t.Reason = "Cancelled before payment."
 	case authz.StateSuperseded:
 		t.Reason = "Replaced by your changed order."
 	case authz.StateRedeemed:
 		t.Reason = "The merchant could not cancel: " + e.CancelDeclined
+	}
+	if unspent := e.State == authz.StateRevoked || e.State == authz.StateCancelled || e.State == authz.StateSuperseded; unspent && t.SpendKey != "" {
+		// Money that will not move leaves the daily cap.
+		if err := txn.Delete([]byte(t.SpendKey)); err != nil {
+			return err
+		}
 	}
 	return publish(txn, t, c.resultOf(t, e), now)
 }
