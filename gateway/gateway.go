@@ -216,7 +216,7 @@ func (s *Server) build() error {
 	if s.agent, cat, err = s.newAgent(apiKey); err != nil {
 		return err
 	}
-	if err := reg.SetAPIKey(ctx, s.agent.ID(), apiKey); err != nil {
+	if _, err := reg.EnsureAgent(ctx, s.agent.ID(), "embedded "+s.agent.ID(), apiKey); err != nil {
 		return err
 	}
 	trail, err := audit.New(s.db, audit.Config{Signer: keys})

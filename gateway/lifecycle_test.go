@@ -67,9 +67,25 @@ func TestCancelBeforeAndAfterPayment(t *testing.T) {
 	}
 	exactly(t, c, m.Tx, wire.TxCancelling)
 	var ms mandateState
-	if st := call(t, "POST", g.srv.URL()+"/v1/transactions/"+m.Tx+"/cancellation", ha.key, nil,
-		map[string]any{"accept": true}, &ms); st != 200 || ms.State != "cancelled" {
+	accept := func() int {
+		return call(t, "POST", g.srv.URL()+"/v1/transactions/"+m.Tx+"/cancellation", ha.key, map[string]string{"Idempotency-Key": "accept-" + m.Tx},
+			map[string]any{"accept": true}, &ms)
+	}
+	if st := accept(); st != 200 || ms.State != "cancelled" {
 		t.Fatalf("accept: %d %+v", st, ms)
+	}
+	// A retry gets the same answer, not a conflict.
+	ms = mandateState{}
+	if st := accept(); st != 200 || ms.State != "cancelled" {
+		t.Fatalf("accept again: %d %+v", st, ms)
+	}
+	if st := call(t, "POST", g.srv.URL()+"/v1/transactions/"+m.Tx+"/cancellation", ha.key, map[string]string{"Idempotency-Key": "accept-" + m.Tx},
+		map[string]any{"accept": false, "reason": "changed my mind"}, &ms); st != 422 || ms.Code != "idempotency_key_reused" {
+		t.Fatalf("the same key for another body: %d %+v", st, ms)
+	}
+	if st := call(t, "POST", g.srv.URL()+"/v1/transactions/"+m.Tx+"/cancellation", ha.key, nil,
+		map[string]any{"accept": true}, &ms); st != 400 || ms.Code != "idempotency_key_required" {
+		t.Fatalf("no key: %d %+v", st, ms)
 	}
 	exactly(t, c, m.Tx, wire.TxCancelled)
 	if st := call(t, "GET", g.srv.URL()+"/v1/mandates/"+m.ID, ha.key, nil, nil, &ms); st != 200 ||
@@ -140,7 +156,7 @@ func TestSettlementAfterTheWindow(t *testing.T) {
 		t.Fatalf("redeem: %d", st)
 	}
 	var ms mandateState
-	if st := call(t, "POST", g.srv.URL()+"/v1/transactions/"+m.Tx+"/settle", ha.key, nil, nil, &ms); st != 409 || ms.Code != "cancel_window_open" {
+	if st := call(t, "POST", g.srv.URL()+"/v1/transactions/"+m.Tx+"/settle", ha.key, map[string]string{"Idempotency-Key": "settle-early"}, nil, &ms); st != 409 || ms.Code != "cancel_window_open" {
 		t.Fatalf("settle inside the window: %d %+v", st, ms)
 	}
 	if r := exactly(t, c, m.Tx, wire.TxSettled); r.Receipt == "" {
@@ -174,7 +190,7 @@ func TestRevokeRedeemRaceOverTheStore(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			revSt = post(g.srv.URL()+"/v1/transactions/"+m.Tx+"/revoke", ha.key, "", map[string]any{"reason": "race"}, &revOut)
+			revSt = post(g.srv.URL()+"/v1/transactions/"+m.Tx+"/revoke", ha.key, "revoke-"+m.Tx, map[string]any{"reason": "race"}, &revOut)
 		}()
 		go func() {
 			defer wg.Done()

@@ -21,6 +21,8 @@ type Event struct {
 	TurnMetrics    *wire.TurnMetrics    // TypeTurnMetrics
 	// PINSetOK answers SetPIN (TypePINSetOK): Ref is the message id SetPIN returned.
 	PINSetOK *wire.PINSetOK
+	// Notice is a message from the user's agent (TypeNotice) to show or speak.
+	Notice *wire.Notice
 	// PromptAudio is a spoken prompt, delivered once its last frame arrived
 	// (TypePromptAudio; Config.PromptAudio).
 	PromptAudio *PromptSpeech

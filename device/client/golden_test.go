@@ -21,7 +21,7 @@ func goldenDownlinks(t *testing.T, e *env) {
 	en := enrollKey(t, g, key, "alice", "glasses")
 	c := dial(t, e, key, en, nil)
 
-	for _, typ := range []wire.Type{wire.TypeConfirmRequest, wire.TypeTxResult, wire.TypeError, wire.TypePINSetOK} {
+	for _, typ := range []wire.Type{wire.TypeConfirmRequest, wire.TypeTxResult, wire.TypeError, wire.TypePINSetOK, wire.TypeNotice} {
 		t.Run(string(typ), func(t *testing.T) {
 			env, err := wire.Decode(wiretest.Golden(typ))
 			if err != nil {
@@ -48,6 +48,8 @@ func goldenDownlinks(t *testing.T, e *env) {
 				got = ev.Error
 			case wire.TypePINSetOK:
 				got = ev.PINSetOK
+			case wire.TypeNotice:
+				got = ev.Notice
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("event body\n%+v\nwant\n%+v", got, want)

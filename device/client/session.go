@@ -424,6 +424,9 @@ func (c *Client) event(l link, env wire.Envelope) (Event, bool) {
 	case wire.TypePINSetOK:
 		ev.PINSetOK = new(wire.PINSetOK)
 		body = ev.PINSetOK
+	case wire.TypeNotice:
+		ev.Notice = new(wire.Notice)
+		body = ev.Notice
 	case wire.TypePromptAudio:
 		pa := new(wire.PromptAudio)
 		if err := wire.DecodeBody(env, pa); err != nil {

@@ -52,12 +52,13 @@ const (
 	TypePong           Type = "pong"            // either way
 	TypePINSet         Type = "pin.set"         // device (phone) -> gateway, the user's PIN key
 	TypePINSetOK       Type = "pin.set.ok"      // gateway -> device
+	TypeNotice         Type = "notice"          // gateway -> device, a message from the user's agent
 )
 
 var knownTypes = map[Type]bool{
 	TypeHello: true, TypeHelloOK: true, TypeUtterance: true, TypeConfirmRequest: true,
 	TypeConfirm: true, TypeTxResult: true, TypeTxStatus: true, TypeTxCancel: true, TypeAck: true,
-	TypeError: true, TypePing: true, TypePong: true, TypePINSet: true, TypePINSetOK: true,
+	TypeError: true, TypePing: true, TypePong: true, TypePINSet: true, TypePINSetOK: true, TypeNotice: true,
 	TypeAudioStart: true, TypeAudioEnd: true, TypeSpeechResult: true, TypePromptAudio: true, TypeTurnMetrics: true,
 }
 
@@ -193,6 +194,8 @@ func NewBody(t Type) Body {
 		return new(PINSet)
 	case TypePINSetOK:
 		return new(PINSetOK)
+	case TypeNotice:
+		return new(Notice)
 	case TypeAck:
 		return new(Ack)
 	case TypeError:

@@ -138,6 +138,7 @@ func goldenMessages(t *testing.T) []goldenMsg {
 		{up(gCancel, 12*time.Second), &wire.TxCancel{Tx: gTx, Reason: "cancel my order"}},
 		{up(gPINSet, 13*time.Second), &wire.PINSet{Salt: gPINSalt, Pub: pinPub(t, "1234", gPINSalt)}},
 		{down(gSeq+3, 13*time.Second+50*time.Millisecond), &wire.PINSetOK{Ref: gPINSet}},
+		{down(gSeq+4, 14*time.Second), &wire.Notice{Text: "Your two oat lattes are ready at the counter.", Agent: "Blue Bottle", Tx: gTx}},
 		{wire.Envelope{Device: dev, Session: gSession, TS: ms(gNow.Add(8*time.Second + 10*time.Millisecond))}, &wire.Error{
 			Code: wire.CodeAlreadyDecided, Message: "this purchase was already decided", Retry: wire.CodeAlreadyDecided.Retryable(),
 			Ref: gConfirmAgain, Tx: gTx,

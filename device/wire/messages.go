@@ -201,6 +201,19 @@ type PINSetOK struct {
 	Ref string `json:"ref"` // the PINSet's message id
 }
 
+// Notice is a message from the user's agent for the device to show or speak ("your
+// order is ready at the counter"). It asks nothing and moves no money.
+type Notice struct {
+	Text string `json:"text"`
+	// Agent is the name of the agent that sent it, as the user knows it.
+	Agent string `json:"agent"`
+	// Tx is the transaction it is about, if any.
+	Tx string `json:"tx,omitempty"`
+}
+
+// MaxNoticeBytes bounds a notice's text.
+const MaxNoticeBytes = 500
+
 // TxStatus asks for a transaction's current state.
 type TxStatus struct {
 	Tx string `json:"tx"`
@@ -227,6 +240,7 @@ func (*TxStatus) Type() Type       { return TypeTxStatus }
 func (*TxCancel) Type() Type       { return TypeTxCancel }
 func (*PINSet) Type() Type         { return TypePINSet }
 func (*PINSetOK) Type() Type       { return TypePINSetOK }
+func (*Notice) Type() Type         { return TypeNotice }
 func (*Ack) Type() Type            { return TypeAck }
 func (*Error) Type() Type          { return TypeError }
 func (*Ping) Type() Type           { return TypePing }
@@ -309,6 +323,17 @@ func (p *PINSet) Validate() error {
 }
 
 func (p *PINSetOK) Validate() error { return id("ref", p.Ref) }
+func (n *Notice) Validate() error {
+	if err := required("text", n.Text); err != nil {
+		return err
+	}
+	if n.Tx != "" {
+		if err := id("tx", n.Tx); err != nil {
+			return err
+		}
+	}
+	return firstErr(maxLen("text", n.Text, MaxNoticeBytes), maxLen("agent", n.Agent, 64))
+}
 func (c *TxCancel) Validate() error {
 	return firstErr(id("tx", c.Tx), maxLen("reason", c.Reason, MaxTextBytes))
 }

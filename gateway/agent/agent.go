@@ -7,6 +7,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/earshot/earshot/device/wire"
@@ -62,4 +63,48 @@ type Agent interface {
 	OnIntent(ctx context.Context, in Intent) error
 	OnMandate(ctx context.Context, m Mandate) error
 	OnOutcome(ctx context.Context, o Outcome) error
+}
+
+// Event is one entry of an agent's durable event log, as webhooks, the server-sent
+// events stream and the MCP server deliver it. Seq orders an agent's events in the
+// order they were committed (so, for one device, in the order they happened); ID is
+// unique and stable across redeliveries (the webhook-id).
+//
+// Types: "intent.received" (Data is an Intent) and "transaction.<state>" for every
+// state a transaction reaches after it was received (Data is a TxEvent), for example
+// "transaction.prompted", "transaction.mandated" (with the Mandate), "transaction.declined".
+type Event struct {
+	ID     string          `json:"id"`
+	Seq    uint64          `json:"seq"`
+	Type   string          `json:"type"`
+	At     time.Time       `json:"timestamp"`
+	Device string          `json:"device,omitempty"`
+	User   string          `json:"user,omitempty"`
+	Data   json.RawMessage `json:"data"`
+}
+
+// Event types.
+const (
+	EventIntent = "intent.received"
+	// EventTxPrefix prefixes a transaction's state: "transaction.prompted".
+	EventTxPrefix = "transaction."
+)
+
+// TxEvent is the data of a "transaction.<state>" event.
+type TxEvent struct {
+	Tx     string       `json:"tx"`
+	Device string       `json:"device"`
+	User   string       `json:"user"`
+	State  wire.TxState `json:"state"`
+	Code   string       `json:"code,omitempty"`
+	Reason string       `json:"reason,omitempty"`
+	// ConsentHash and ExpiresAt describe the open prompt (state prompted).
+	ConsentHash string     `json:"consent_hash,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	// Mandate is set on state mandated: what the agent may redeem, once.
+	Mandate *Mandate `json:"mandate,omitempty"`
+	// Redemption and Amount are set once the mandate was redeemed.
+	Redemption string      `json:"redemption,omitempty"`
+	Amount     wire.Amount `json:"amount,omitempty"`
+	Currency   string      `json:"currency,omitempty"`
 }

@@ -1,30 +1,14 @@
 // Package api is the gateway's HTTP API for agents, merchants, devices enrolling and
-// the operator's admin commands. Errors are RFC 9457 problem details with a stable
-// "code" (see gateway/problem).
+// the operator's admin commands, described by the OpenAPI 3.1 document it serves at
+// /openapi.json (New lists the routes; a test keeps the two equal). Errors are RFC 9457
+// problem details with a stable "code" (see gateway/problem).
 //
-//	POST /v1/enroll                          device enrolment with a pairing code (no auth)
-//	POST /v1/purchase-requests               agent: propose a purchase for a transaction
-//	POST /v1/transactions/{tx}/reject        agent: decline to propose (not understood)
-//	GET  /v1/transactions/{tx}               agent: a transaction's state
-//	POST /v1/redemptions                     agent/merchant: redeem a mandate once (Idempotency-Key)
-//	POST /v1/transactions/{tx}/cancellation  agent: answer the user's cancellation {accept, reason}
-//	POST /v1/transactions/{tx}/settle        agent: settle once the cancel window has closed
-//	POST /v1/transactions/{tx}/revoke        agent: revoke an unredeemed mandate
-//	GET  /v1/mandates/{jti}                  agent: a mandate's state and signed receipts
-//	GET  /.well-known/jwks.json              mandate verification keys
-//	POST /admin/v1/pairing-codes             admin: a one-time pairing code for a user
-//	GET  /admin/v1/devices                   admin: enrolled devices
-//	POST /admin/v1/devices/{id}/revoke       admin: revoke a device
-//	GET  /admin/v1/keys                      admin: mandate signing keys
-//	POST /admin/v1/keys/rotate               admin: sign with a new key from now on
-//	GET  /admin/v1/audit/export?from=N       admin: the audit trail, JSON lines
-//	GET  /admin/v1/audit/verify              admin: verify the stored audit trail
-//	GET  /admin/v1/audit/jwks                admin: every key that signed here, retired ones too
-//	PUT  /admin/v1/catalog/prices/{sku}      admin: change a price in the embedded agent's catalogue
-//	                                         (the simulated price drop; {"amount": 7900})
-//
-// Agents authenticate with an API key (Authorization: Bearer esk_...), the admin with
-// the admin token from the data directory.
+// Agents authenticate with an API key (Authorization: Bearer esk_...) that carries
+// scopes (registry.Scope), and act only for the users who linked them; the embedded
+// agent acts for everyone. POSTs that move money take an Idempotency-Key (required on
+// redemption, settlement, cancellation and revocation, and on a purchase the agent
+// starts itself). The admin authenticates with the admin token from the data
+// directory.
 package api
 
 import (
@@ -36,6 +20,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +52,9 @@ type Config struct {
 	// Prices, if set, changes prices in the embedded agent's catalogue (the reference
 	// agent's simulated merchant); nil: no price route.
 	Prices Prices
+	// OnAgentsChanged, if set, is called after an admin created, revoked or changed
+	// an agent (the webhook dispatcher re-reads its endpoints).
+	OnAgentsChanged func()
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -85,9 +74,23 @@ type Keyring interface {
 
 // API serves the HTTP API.
 type API struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg    Config
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []Route
+	idem   *idempotency
+}
+
+// Route is one operation the API serves, as the OpenAPI document describes it.
+type Route struct {
+	Method string
+	Path   string // as in the OpenAPI document: /v1/transactions/{tx}
+	// Auth is "agent", "admin" or "" (none).
+	Auth string
+	// Scope is the scope an agent's key needs ("" for admin and public routes).
+	Scope registry.Scope
+	// Idempotency is "required", "optional" or "" (not taken).
+	Idempotency string
 }
 
 // New returns the API.
@@ -99,37 +102,74 @@ func New(cfg Config) (*API, error) {
 		cfg.Logger = slog.Default()
 	}
 	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux()}
-	a.mux.HandleFunc("POST /v1/enroll", a.enroll)
-	a.mux.HandleFunc("POST /v1/purchase-requests", a.agent(a.purchaseRequest))
-	a.mux.HandleFunc("POST /v1/transactions/{tx}/reject", a.agent(a.reject))
-	a.mux.HandleFunc("GET /v1/transactions/{tx}", a.agent(a.getTx))
-	a.mux.HandleFunc("POST /v1/redemptions", a.agent(a.redeem))
-	a.mux.HandleFunc("POST /v1/transactions/{tx}/cancellation", a.agent(a.cancellation))
-	a.mux.HandleFunc("POST /v1/transactions/{tx}/settle", a.agent(a.settle))
-	a.mux.HandleFunc("POST /v1/transactions/{tx}/revoke", a.agent(a.revokeMandate))
-	a.mux.HandleFunc("GET /v1/mandates/{jti}", a.agent(a.getMandate))
-	a.mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
-	a.mux.HandleFunc("POST /admin/v1/pairing-codes", a.admin(a.pairingCode))
-	a.mux.HandleFunc("GET /admin/v1/devices", a.admin(a.devices))
-	a.mux.HandleFunc("POST /admin/v1/devices/{id}/revoke", a.admin(a.revoke))
 	if cfg.Store != nil {
-		a.mux.HandleFunc("GET /admin/v1/audit/export", a.admin(a.auditExport))
-		a.mux.HandleFunc("GET /admin/v1/audit/verify", a.admin(a.auditVerify))
-		a.mux.HandleFunc("GET /admin/v1/audit/jwks", a.admin(a.auditJWKS))
+		a.idem = newIdempotency(cfg.Store)
+	}
+	public := func(method, path string, h http.HandlerFunc) {
+		a.handle(Route{Method: method, Path: path}, h)
+	}
+	agentRoute := func(method, path string, scope registry.Scope, idem string, h agentHandler) {
+		rt := Route{Method: method, Path: path, Auth: "agent", Scope: scope, Idempotency: idem}
+		a.handle(rt, a.agent(rt, h))
+	}
+	admin := func(method, path string, h http.HandlerFunc) {
+		a.handle(Route{Method: method, Path: path, Auth: "admin"}, a.admin(h))
+	}
+	public("GET", "/openapi.json", a.openAPI)
+	public("POST", "/v1/enroll", a.enroll)
+	public("GET", "/.well-known/jwks.json", a.jwks)
+
+	agentRoute("GET", "/v1/me", "", "", a.me)
+	agentRoute("GET", "/v1/users", "", "", a.linkedUsers)
+	agentRoute("POST", "/v1/purchase-requests", registry.ScopePurchase, "optional", a.purchaseRequest)
+	agentRoute("POST", "/v1/transactions/{tx}/reject", registry.ScopePurchase, "", a.reject)
+	agentRoute("GET", "/v1/transactions/{tx}", "", "", a.getTx)
+	agentRoute("POST", "/v1/redemptions", registry.ScopeRedeem, "required", a.redeem)
+	agentRoute("POST", "/v1/transactions/{tx}/cancellation", registry.ScopeCancel, "required", a.cancellation)
+	agentRoute("POST", "/v1/transactions/{tx}/settle", registry.ScopeRedeem, "required", a.settle)
+	agentRoute("POST", "/v1/transactions/{tx}/revoke", registry.ScopeCancel, "required", a.revokeMandate)
+	agentRoute("GET", "/v1/mandates/{jti}", "", "", a.getMandate)
+	agentRoute("POST", "/v1/notifications", registry.ScopeNotify, "optional", a.notify)
+	agentRoute("GET", "/v1/events", registry.ScopeIntents, "", a.events)
+
+	admin("POST", "/admin/v1/pairing-codes", a.pairingCode)
+	admin("GET", "/admin/v1/devices", a.devices)
+	admin("POST", "/admin/v1/devices/{id}/revoke", a.revoke)
+	admin("POST", "/admin/v1/agents", a.createAgent)
+	admin("GET", "/admin/v1/agents", a.listAgents)
+	admin("POST", "/admin/v1/agents/{id}/revoke", a.revokeAgent)
+	admin("POST", "/admin/v1/agents/{id}/keys", a.rotateAgentKey)
+	admin("PUT", "/admin/v1/agents/{id}/webhook", a.setWebhook)
+	admin("GET", "/admin/v1/users/{user}/agents", a.userLinks)
+	admin("POST", "/admin/v1/users/{user}/agents", a.link)
+	admin("DELETE", "/admin/v1/users/{user}/agents/{agent}", a.unlink)
+	if cfg.Store != nil {
+		admin("GET", "/admin/v1/audit/export", a.auditExport)
+		admin("GET", "/admin/v1/audit/verify", a.auditVerify)
+		admin("GET", "/admin/v1/audit/jwks", a.auditJWKS)
 	}
 	if cfg.Keyring != nil {
-		a.mux.HandleFunc("GET /admin/v1/keys", a.admin(a.listKeys))
-		a.mux.HandleFunc("POST /admin/v1/keys/rotate", a.admin(a.rotateKey))
+		admin("GET", "/admin/v1/keys", a.listKeys)
+		admin("POST", "/admin/v1/keys/rotate", a.rotateKey)
 	}
 	if a.cfg.Prices != nil {
-		a.mux.HandleFunc("PUT /admin/v1/catalog/prices/{sku}", a.admin(a.setPrice))
+		admin("PUT", "/admin/v1/catalog/prices/{sku}", a.setPrice)
 	}
 	return a, nil
 }
 
+func (a *API) handle(rt Route, h http.HandlerFunc) {
+	a.routes = append(a.routes, rt)
+	a.mux.HandleFunc(rt.Method+" "+rt.Path, h)
+}
+
+// Routes lists the operations the API serves.
+func (a *API) Routes() []Route { return slices.Clone(a.routes) }
+
 // Register mounts the API's routes on mux.
 func (a *API) Register(mux *http.ServeMux) {
-	for _, p := range []string{"/v1/enroll", "/v1/purchase-requests", "/v1/transactions/", "/v1/redemptions", "/v1/mandates/", "/.well-known/jwks.json", "/admin/v1/"} {
+	for _, p := range []string{"/openapi.json", "/v1/enroll", "/v1/me", "/v1/users", "/v1/purchase-requests", "/v1/transactions/", "/v1/redemptions",
+		"/v1/mandates/", "/v1/notifications", "/v1/events", "/.well-known/jwks.json", "/admin/v1/"} {
 		mux.Handle(p, a.mux)
 	}
 }
@@ -137,17 +177,30 @@ func (a *API) Register(mux *http.ServeMux) {
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
-type agentHandler func(w http.ResponseWriter, r *http.Request, agentID string)
+type agentHandler func(w http.ResponseWriter, r *http.Request, ag registry.Agent)
 
-func (a *API) agent(h agentHandler) http.HandlerFunc {
+// agent authenticates the agent's API key, checks the route's scope and, for routes
+// that take one, handles the Idempotency-Key.
+func (a *API) agent(rt Route, h agentHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := a.cfg.Registry.Agent(r.Context(), registry.BearerToken(r))
+		ag, err := a.cfg.Registry.Authorize(r.Context(), registry.BearerToken(r))
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="earshot"`)
 			problem.Write(w, http.StatusUnauthorized, "unauthorized", "a valid agent API key is required")
 			return
 		}
-		h(w, r, id)
+		if rt.Scope != "" && !ag.Can(rt.Scope) {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="earshot", error="insufficient_scope", scope=%q`, rt.Scope))
+			problem.Write(w, http.StatusForbidden, "insufficient_scope", fmt.Sprintf("this API key lacks the %q scope", rt.Scope))
+			return
+		}
+		if rt.Idempotency == "" || a.idem == nil || rt.Path == "/v1/redemptions" {
+			// Redemptions keep their idempotency records in the ledger, atomically
+			// with the payment.
+			h(w, r, ag)
+			return
+		}
+		a.idem.serve(w, r, ag.ID, rt.Idempotency == "required", func(w http.ResponseWriter, r *http.Request) { h(w, r, ag) })
 	}
 }
 
@@ -160,6 +213,37 @@ func (a *API) admin(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// mayAct checks that the agent may act for the user (the user linked it), answering
+// 404 otherwise: an agent does not learn of users who did not link it.
+func (a *API) mayAct(w http.ResponseWriter, r *http.Request, ag registry.Agent, user, what string) bool {
+	ok, err := a.cfg.Registry.MayActFor(r.Context(), ag, user)
+	if err != nil {
+		a.fail(w, r, err)
+		return false
+	}
+	if !ok {
+		problem.Write(w, http.StatusNotFound, "not_found", "no such "+what)
+	}
+	return ok
+}
+
+// ownTx loads the agent's transaction for a route on it, answering 404 for a
+// transaction of another agent or of a user who no longer links the agent.
+func (a *API) ownTx(w http.ResponseWriter, r *http.Request, ag registry.Agent) (*session.Tx, bool) {
+	t, err := a.cfg.Core.Tx(r.Context(), r.PathValue("tx"))
+	if err == nil && t.Agent != ag.ID {
+		err = session.ErrUnknownTx
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return nil, false
+	}
+	if !a.mayAct(w, r, ag, t.User, "transaction") {
+		return nil, false
+	}
+	return t, true
 }
 
 // decode reads one JSON object of at most MaxBodyBytes with no unknown fields.
@@ -220,6 +304,14 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		problem.Write(w, http.StatusUnprocessableEntity, "bad_amount", err.Error())
 	case errors.Is(err, session.ErrInvalid):
 		problem.Write(w, http.StatusUnprocessableEntity, "invalid_request", err.Error())
+	case errors.Is(err, session.ErrNoDevice):
+		problem.Write(w, http.StatusConflict, "no_device", err.Error())
+	case errors.Is(err, registry.ErrBadAgent), errors.Is(err, registry.ErrBadUser):
+		problem.Write(w, http.StatusBadRequest, "bad_request", err.Error())
+	case errors.Is(err, registry.ErrUnknownAgent):
+		problem.Write(w, http.StatusNotFound, "unknown_agent", "no such agent")
+	case errors.Is(err, registry.ErrNotLinked):
+		problem.Write(w, http.StatusNotFound, "not_linked", err.Error())
 	default:
 		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		problem.Write(w, http.StatusInternalServerError, "internal", "the gateway failed; the request may be retried")
@@ -272,16 +364,34 @@ func view(t *session.Tx) txView {
 	return v
 }
 
-func (a *API) purchaseRequest(w http.ResponseWriter, r *http.Request, agentID string) {
+// purchaseRequest proposes a purchase: for the transaction of an intent the agent
+// heard (tx), or, without a tx, one the agent starts itself for a user who linked it
+// (user, and optionally device) — that needs an Idempotency-Key, so that a retry
+// cannot ask the user twice.
+func (a *API) purchaseRequest(w http.ResponseWriter, r *http.Request, ag registry.Agent) {
 	var pr session.PurchaseRequest
 	if !decode(w, r, &pr) {
 		return
 	}
 	if pr.Tx == "" {
-		problem.Write(w, http.StatusBadRequest, "bad_request", "tx is required")
-		return
+		if pr.User == "" {
+			problem.Write(w, http.StatusBadRequest, "bad_request", "tx (answering an intent) or user (a purchase the agent starts) is required")
+			return
+		}
+		if r.Header.Get("Idempotency-Key") == "" {
+			problem.Write(w, http.StatusBadRequest, "idempotency_key_required", "a purchase the agent starts needs an Idempotency-Key header")
+			return
+		}
+		uid, err := registry.UserID(pr.User)
+		if err != nil {
+			problem.Write(w, http.StatusBadRequest, "bad_request", err.Error())
+			return
+		}
+		if !a.mayAct(w, r, ag, uid, "user") {
+			return
+		}
 	}
-	t, err := a.cfg.Core.RequestPurchase(r.Context(), agentID, pr)
+	t, err := a.cfg.Core.RequestPurchase(r.Context(), ag.ID, pr)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -289,7 +399,10 @@ func (a *API) purchaseRequest(w http.ResponseWriter, r *http.Request, agentID st
 	reply(w, http.StatusCreated, view(t))
 }
 
-func (a *API) reject(w http.ResponseWriter, r *http.Request, agentID string) {
+func (a *API) reject(w http.ResponseWriter, r *http.Request, ag registry.Agent) {
+	if _, ok := a.ownTx(w, r, ag); !ok {
+		return
+	}
 	var req struct {
 		Code   string `json:"code"`
 		Reason string `json:"reason"`
@@ -301,7 +414,7 @@ func (a *API) reject(w http.ResponseWriter, r *http.Request, agentID string) {
 	if req.Code == wire.CodeNotUnderstood.String() {
 		code = wire.CodeNotUnderstood
 	}
-	t, err := a.cfg.Core.Reject(r.Context(), agentID, r.PathValue("tx"), code, req.Reason)
+	t, err := a.cfg.Core.Reject(r.Context(), ag.ID, r.PathValue("tx"), code, req.Reason)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -309,14 +422,31 @@ func (a *API) reject(w http.ResponseWriter, r *http.Request, agentID string) {
 	reply(w, http.StatusOK, view(t))
 }
 
-func (a *API) getTx(w http.ResponseWriter, r *http.Request, agentID string) {
-	t, err := a.cfg.Core.Tx(r.Context(), r.PathValue("tx"))
-	if err == nil && t.Agent != agentID {
-		err = session.ErrUnknownTx // an agent sees only its own transactions
-	}
-	if err != nil {
-		a.fail(w, r, err)
+// getTx answers a transaction's state. With ?wait=N (seconds, at most 60) it first
+// waits until the state is no longer the one it is now (or the one ?state= names),
+// so an agent can wait for the user's decision without polling.
+func (a *API) getTx(w http.ResponseWriter, r *http.Request, ag registry.Agent) {
+	t, ok := a.ownTx(w, r, ag)
+	if !ok {
 		return
+	}
+	q := r.URL.Query()
+	if s := q.Get("wait"); s != "" {
+		secs, err := strconv.Atoi(s)
+		if err != nil || secs < 0 || secs > 60 {
+			problem.Write(w, http.StatusBadRequest, "bad_request", "wait: whole seconds from 0 to 60")
+			return
+		}
+		seen := t.State
+		if st := q.Get("state"); st != "" {
+			seen = wire.TxState(st)
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), time.Duration(secs)*time.Second)
+		defer cancel()
+		if t, err = a.cfg.Core.WaitTx(ctx, ag.ID, t.ID, seen); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 	}
 	reply(w, http.StatusOK, view(t))
 }
@@ -328,7 +458,7 @@ type redeemRequest struct {
 	Payee    string      `json:"payee"`
 }
 
-func (a *API) redeem(w http.ResponseWriter, r *http.Request, agentID string) {
+func (a *API) redeem(w http.ResponseWriter, r *http.Request, ag registry.Agent) {
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
 		problem.Write(w, http.StatusBadRequest, "idempotency_key_required", "an Idempotency-Key header is required")
@@ -343,7 +473,7 @@ func (a *API) redeem(w http.ResponseWriter, r *http.Request, agentID string) {
 		return
 	}
 	red, replayed, err := a.cfg.Core.Redeem(r.Context(), authz.RedeemRequest{
-		Agent: agentID, Token: req.Mandate, Amount: req.Amount, Currency: req.Currency, Payee: req.Payee, IdempotencyKey: key,
+		Agent: ag.ID, Token: req.Mandate, Amount: req.Amount, Currency: req.Currency, Payee: req.Payee, IdempotencyKey: key,
 	})
 	if err != nil {
 		a.fail(w, r, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/earshot/earshot/authz"
 	"github.com/earshot/earshot/authz/audit"
 	"github.com/earshot/earshot/gateway/problem"
+	"github.com/earshot/earshot/gateway/registry"
 	"github.com/earshot/earshot/gateway/session"
 )
 
@@ -42,13 +43,16 @@ func mview(e *authz.Entry) mandateView {
 	return v
 }
 
-func (a *API) getMandate(w http.ResponseWriter, r *http.Request, agentID string) {
-	e, err := a.cfg.Core.Mandate(r.Context(), agentID, r.PathValue("jti"))
+func (a *API) getMandate(w http.ResponseWriter, r *http.Request, ag registry.Agent) {
+	e, err := a.cfg.Core.Mandate(r.Context(), ag.ID, r.PathValue("jti"))
 	if err != nil {
 		if a.forbiddenAsNotFound(w, err) {
 			return
 		}
 		a.fail(w, r, err)
+		return
+	}
+	if !a.mayAct(w, r, ag, e.Claims.User, "mandate") {
 		return
 	}
 	reply(w, http.StatusOK, mview(e))
@@ -64,7 +68,10 @@ func (a *API) forbiddenAsNotFound(w http.ResponseWriter, err error) bool {
 	return false
 }
 
-func (a *API) cancellation(w http.ResponseWriter, r *http.Request, agentID string) {
+func (a *API) cancellation(w http.ResponseWriter, r *http.Request, ag registry.Agent) {
+	if _, ok := a.ownTx(w, r, ag); !ok {
+		return
+	}
 	var req struct {
 		Accept *bool  `json:"accept"`
 		Reason string `json:"reason"`
@@ -80,7 +87,7 @@ func (a *API) cancellation(w http.ResponseWriter, r *http.Request, agentID strin
 		problem.Write(w, http.StatusBadRequest, "bad_request", `a refused cancellation needs a "reason" the user will hear`)
 		return
 	}
-	e, err := a.cfg.Core.ResolveCancel(r.Context(), agentID, r.PathValue("tx"), *req.Accept, req.Reason)
+	e, err := a.cfg.Core.ResolveCancel(r.Context(), ag.ID, r.PathValue("tx"), *req.Accept, req.Reason)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -88,8 +95,11 @@ func (a *API) cancellation(w http.ResponseWriter, r *http.Request, agentID strin
 	reply(w, http.StatusOK, mview(e))
 }
 
-func (a *API) settle(w http.ResponseWriter, r *http.Request, agentID string) {
-	e, err := a.cfg.Core.Settle(r.Context(), agentID, r.PathValue("tx"))
+func (a *API) settle(w http.ResponseWriter, r *http.Request, ag registry.Agent) {
+	if _, ok := a.ownTx(w, r, ag); !ok {
+		return
+	}
+	e, err := a.cfg.Core.Settle(r.Context(), ag.ID, r.PathValue("tx"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -97,14 +107,17 @@ func (a *API) settle(w http.ResponseWriter, r *http.Request, agentID string) {
 	reply(w, http.StatusOK, mview(e))
 }
 
-func (a *API) revokeMandate(w http.ResponseWriter, r *http.Request, agentID string) {
+func (a *API) revokeMandate(w http.ResponseWriter, r *http.Request, ag registry.Agent) {
+	if _, ok := a.ownTx(w, r, ag); !ok {
+		return
+	}
 	var req struct {
 		Reason string `json:"reason"`
 	}
 	if !decode(w, r, &req) {
 		return
 	}
-	e, err := a.cfg.Core.Revoke(r.Context(), agentID, r.PathValue("tx"), req.Reason)
+	e, err := a.cfg.Core.Revoke(r.Context(), ag.ID, r.PathValue("tx"), req.Reason)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -347,25 +347,6 @@ func (r *Registry) useNonce(n string, exp, now time.Time) bool {
 	return true
 }
 
-// SetAPIKey makes key (stored hashed) the agent's API key, replacing its previous one.
-func (r *Registry) SetAPIKey(ctx context.Context, agentID, key string) error {
-	return r.cfg.Store.Update(ctx, func(txn kv.Txn) error {
-		old, err := txn.Get(agentKey(agentID))
-		switch {
-		case err == nil:
-			if err := txn.Delete([]byte("apikey/" + string(old))); err != nil {
-				return err
-			}
-		case !errors.Is(err, kv.ErrNotFound):
-			return err
-		}
-		if err := txn.Set(agentKey(agentID), []byte(hashHex(key))); err != nil {
-			return err
-		}
-		return txn.Set(apiKeyKey(key), []byte(agentID))
-	})
-}
-
 // NewAPIKey returns a fresh random API key with the "esk_" prefix.
 func (r *Registry) NewAPIKey() (string, error) {
 	var b [24]byte
@@ -373,23 +354,6 @@ func (r *Registry) NewAPIKey() (string, error) {
 		return "", fmt.Errorf("registry: api key: %w", err)
 	}
 	return "esk_" + hex.EncodeToString(b[:]), nil
-}
-
-// Agent returns the agent id an API key belongs to.
-func (r *Registry) Agent(ctx context.Context, key string) (string, error) {
-	if key == "" || len(key) > 256 {
-		return "", ErrBadAPIKey
-	}
-	var id string
-	err := r.cfg.Store.View(ctx, func(txn kv.Txn) error {
-		v, err := txn.Get(apiKeyKey(key))
-		if errors.Is(err, kv.ErrNotFound) {
-			return ErrBadAPIKey
-		}
-		id = string(v)
-		return err
-	})
-	return id, err
 }
 
 func hashHex(s string) string {

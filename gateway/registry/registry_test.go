@@ -140,20 +140,121 @@ func TestAPIKeys(t *testing.T) {
 	if !strings.HasPrefix(k1, "esk_") || k1 == k2 {
 		t.Fatalf("keys %q %q", k1, k2)
 	}
-	if err := r.SetAPIKey(t.Context(), "agent-a", k1); err != nil {
+	if _, err := r.EnsureAgent(t.Context(), "agent-a", "A", k1); err != nil {
 		t.Fatal(err)
 	}
-	if id, err := r.Agent(t.Context(), k1); err != nil || id != "agent-a" {
-		t.Fatalf("%q %v", id, err)
+	if a, err := r.Authorize(t.Context(), k1); err != nil || a.ID != "agent-a" || !a.Embedded || !a.Can(registry.ScopeRedeem) {
+		t.Fatalf("%+v %v", a, err)
 	}
-	if err := r.SetAPIKey(t.Context(), "agent-a", k2); err != nil {
+	if _, err := r.EnsureAgent(t.Context(), "agent-a", "A", k2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Agent(t.Context(), k1); !errors.Is(err, registry.ErrBadAPIKey) {
+	if _, err := r.Authorize(t.Context(), k1); !errors.Is(err, registry.ErrBadAPIKey) {
 		t.Fatalf("the replaced key still works: %v", err)
 	}
-	if id, err := r.Agent(t.Context(), k2); err != nil || id != "agent-a" {
-		t.Fatalf("%q %v", id, err)
+	if a, err := r.Authorize(t.Context(), k2); err != nil || a.ID != "agent-a" {
+		t.Fatalf("%+v %v", a, err)
+	}
+}
+
+func TestExternalAgents(t *testing.T) {
+	r, _ := newRegistry(t, 0)
+	ctx := t.Context()
+	if _, _, err := r.CreateAgent(ctx, registry.AgentSpec{Name: ""}); !errors.Is(err, registry.ErrBadAgent) {
+		t.Fatalf("no name: %v", err)
+	}
+	if _, _, err := r.CreateAgent(ctx, registry.AgentSpec{Name: "x", WebhookURL: "ftp://x"}); !errors.Is(err, registry.ErrBadAgent) {
+		t.Fatalf("ftp webhook: %v", err)
+	}
+	if _, err := registry.ParseScopes("intents,fly"); !errors.Is(err, registry.ErrBadAgent) {
+		t.Fatalf("unknown scope: %v", err)
+	}
+	scopes, _ := registry.ParseScopes("purchase, redeem")
+	a, key, err := r.CreateAgent(ctx, registry.AgentSpec{Name: "Shop bot", Scopes: scopes, WebhookURL: "https://shop.example/hooks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(a.ID, "agt_") || !strings.HasPrefix(a.WebhookSecret, "whsec_") || a.Can(registry.ScopeIntents) || !a.Can(registry.ScopeRedeem) {
+		t.Fatalf("created %+v", a)
+	}
+	if got, err := r.Authorize(ctx, key); err != nil || got.ID != a.ID {
+		t.Fatalf("authorize: %+v %v", got, err)
+	}
+
+	// Only linked users; the embedded agent acts for everyone.
+	if ok, _ := r.MayActFor(ctx, a, "usr_alice"); ok {
+		t.Fatal("an unlinked agent may act for alice")
+	}
+	emb, _ := r.EnsureAgent(ctx, "refagent", "Reference", "esk_embedded")
+	if ok, _ := r.MayActFor(ctx, emb, "usr_alice"); !ok {
+		t.Fatal("the embedded agent may not act for alice")
+	}
+	if _, err := r.LinkAgent(ctx, "alice", a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := r.MayActFor(ctx, a, "usr_alice"); !ok {
+		t.Fatal("a linked agent may not act for alice")
+	}
+	// Without the intents scope it does not hear alice's speech.
+	if id, err := r.IntentAgent(ctx, "usr_alice"); err != nil || id != "" {
+		t.Fatalf("intent agent %q %v", id, err)
+	}
+	b, _, err := r.CreateAgent(ctx, registry.AgentSpec{Name: "Listener"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.LinkAgent(ctx, "alice", b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := r.IntentAgent(ctx, "usr_alice"); id != b.ID {
+		t.Fatalf("intent agent %q, want %q", id, b.ID)
+	}
+
+	// Rotating the key, then revoking the agent.
+	key2, err := r.RotateAgentKey(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Authorize(ctx, key); !errors.Is(err, registry.ErrBadAPIKey) {
+		t.Fatalf("old key after rotation: %v", err)
+	}
+	if _, err := r.RevokeAgent(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := r.IntentAgent(ctx, "usr_alice"); id != "" {
+		t.Fatalf("a revoked agent still hears alice: %q", id)
+	}
+	if _, err := r.RevokeAgent(ctx, "refagent"); !errors.Is(err, registry.ErrBadAgent) {
+		t.Fatalf("revoking the embedded agent: %v", err)
+	}
+	if _, err := r.Authorize(ctx, key2); err != nil {
+		t.Fatalf("a's rotated key: %v", err)
+	}
+	if err := r.UnlinkAgent(ctx, "alice", a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.UnlinkAgent(ctx, "alice", a.ID); !errors.Is(err, registry.ErrNotLinked) {
+		t.Fatalf("unlinking twice: %v", err)
+	}
+	if ok, _ := r.MayActFor(ctx, a, "usr_alice"); ok {
+		t.Fatal("an unlinked agent may still act for alice")
+	}
+	all, err := r.Agents(ctx)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("agents %d %v", len(all), err)
+	}
+	// Webhooks: set, keep the secret, rotate it, remove.
+	w1, err := r.SetWebhook(ctx, b.ID, "http://127.0.0.1:9/h", false)
+	if err != nil || w1.WebhookSecret == "" {
+		t.Fatalf("%+v %v", w1, err)
+	}
+	w2, _ := r.SetWebhook(ctx, b.ID, "http://127.0.0.1:9/h2", false)
+	w3, _ := r.SetWebhook(ctx, b.ID, "http://127.0.0.1:9/h2", true)
+	if w2.WebhookSecret != w1.WebhookSecret || w3.WebhookSecret == w1.WebhookSecret {
+		t.Fatal("the webhook secret is kept unless rotated")
+	}
+	if w4, _ := r.SetWebhook(ctx, b.ID, "", false); w4.WebhookURL != "" || w4.WebhookSecret != "" {
+		t.Fatalf("removed webhook: %+v", w4)
 	}
 }
 

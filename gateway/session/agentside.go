@@ -15,7 +15,7 @@ import (
 	"github.com/earshot/earshot/authz"
 	"github.com/earshot/earshot/authz/kv"
 	"github.com/earshot/earshot/device/wire"
-	"github.com/earshot/earshot/gateway/agent"
+	"github.com/earshot/earshot/gateway/registry"
 )
 
 // PurchaseRequest is an agent's proposal for a transaction: what the user will be asked
@@ -31,6 +31,11 @@ type PurchaseRequest struct {
 	// wire.Kind); on a tip, Parent is the transaction tipped.
 	Conditions *wire.Conditions `json:"conditions,omitempty"`
 	Summary    string           `json:"summary,omitempty"`
+	// User and Device, for a purchase the agent starts itself (Tx empty): the user
+	// asked, and optionally which of the user's devices shows the prompt (default:
+	// the glasses or kiosk the user connected last). The gateway then picks the tx id.
+	User   string `json:"user,omitempty"`
+	Device string `json:"device,omitempty"`
 	// Supersedes is, for a modified order, the transaction whose unredeemed order this
 	// one replaces: once the user approves, the old mandate is superseded by the new
 	// one atomically, and the old transaction ends cancelled.
@@ -48,6 +53,16 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 	if pr.Kind == "" {
 		pr.Kind = wire.KindOneOff
 	}
+	var start *registry.Device // a purchase the agent starts itself
+	if pr.Tx == "" {
+		d, err := c.agentDevice(ctx, pr.User, pr.Device)
+		if err != nil {
+			return nil, err
+		}
+		start, pr.Tx = &d, c.randomID("tx_")
+	} else if pr.User != "" || pr.Device != "" {
+		return nil, fmt.Errorf("%w: user and device are only for a purchase without a tx", ErrInvalid)
+	}
 	if len(pr.Summary) > wire.MaxTextBytes/2 {
 		return nil, fmt.Errorf("%w: summary of %d bytes, limit %d", ErrInvalid, len(pr.Summary), wire.MaxTextBytes/2)
 	}
@@ -59,6 +74,9 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 	err := c.update(ctx, func(txn kv.Txn, touch func(string)) error {
 		out, outcome, decided = nil, "", nil
 		t, err := loadTx(txn, pr.Tx)
+		if start != nil && errors.Is(err, ErrUnknownTx) {
+			t, err = c.openAgentTx(txn, agentID, pr.Tx, *start)
+		}
 		if err != nil {
 			return err
 		}
@@ -177,12 +195,67 @@ func (c *Core) RequestPurchase(ctx context.Context, agentID string, pr PurchaseR
 		c.armExpiry(out.ID, time.UnixMilli(out.Challenge.Terms.ExpiresAt))
 	case "granted":
 		c.m.tip("cap")
-		c.dispatchMandate(out)
 	case "refused":
 		c.log.Info("purchase refused", "tx", out.ID, "code", out.Code, "reason", out.Reason)
 		c.finished(out.ID, out.State)
 	}
 	return out, nil
+}
+
+// agentDevice picks the device that shows the prompt of a purchase an agent starts:
+// the user's device named, or the glasses or kiosk the user connected last.
+func (c *Core) agentDevice(ctx context.Context, user, device string) (registry.Device, error) {
+	uid, err := registry.UserID(user)
+	if err != nil {
+		return registry.Device{}, fmt.Errorf("%w: a purchase without a tx needs the user: %v", ErrInvalid, err)
+	}
+	if device == "" {
+		err := c.cfg.Store.View(ctx, func(txn kv.Txn) error {
+			v, err := txn.Get(lastDevKey(uid))
+			device = string(v)
+			return err
+		})
+		if errors.Is(err, kv.ErrNotFound) {
+			return registry.Device{}, fmt.Errorf("%w: %s has no glasses or kiosk that has connected", ErrNoDevice, uid)
+		} else if err != nil {
+			return registry.Device{}, err
+		}
+	}
+	d, err := c.cfg.Registry.Device(ctx, device)
+	switch {
+	case errors.Is(err, registry.ErrUnknownDevice) || (err == nil && d.User != uid):
+		return registry.Device{}, fmt.Errorf("%w: %s has no device %s", ErrInvalid, uid, device)
+	case err != nil:
+		return registry.Device{}, err
+	case d.Revoked:
+		return registry.Device{}, fmt.Errorf("%w: device %s is revoked", ErrNoDevice, device)
+	case d.Kind == registry.KindPhone:
+		return registry.Device{}, fmt.Errorf("%w: a phone approves; the prompt goes to the user's glasses or kiosk", ErrInvalid)
+	}
+	return d, nil
+}
+
+// openAgentTx opens the transaction of a purchase the agent starts. The agent asked, so
+// there is no intent to tell it of.
+func (c *Core) openAgentTx(txn kv.Txn, agentID, id string, d registry.Device) (*Tx, error) {
+	s, err := loadState(txn, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	if s.LastSeq-s.LastAck >= uint64(c.cfg.MaxUnacked) {
+		return nil, fmt.Errorf("%w: the device has %d messages it has not taken", ErrNoDevice, s.LastSeq-s.LastAck)
+	}
+	now := c.cfg.Now()
+	t := &Tx{
+		ID: id, Device: d.ID, User: d.User, Session: s.Session, Agent: agentID, Origin: OriginAgent,
+		State: wire.TxReceived, Told: wire.TxReceived, Created: now, Updated: now,
+		History:    []Transition{{State: wire.TxReceived, At: now}},
+		DeviceKind: string(d.Kind), Enrolled: d.EnrolledAt,
+	}
+	if err := txn.Set(txDevKey(d.ID, t.ID), nil); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // refuse ends a transaction before its prompt with the refusal e, tells the device,
@@ -456,6 +529,7 @@ func (c *Core) Redeem(ctx context.Context, r authz.RedeemRequest) (*authz.Redemp
 	switch {
 	case err == nil:
 		c.m.redemption("ok")
+		c.wake.fire()
 		if t, err := c.Tx(ctx, red.Tx); err == nil {
 			c.notify(t.Device)
 		}
@@ -579,64 +653,6 @@ func (c *Core) expire(txID string) {
 	}
 }
 
-// dispatchIntent hands an intent to the agent, retrying in the background if the
-// agent is busy.
-func (c *Core) dispatchIntent(t *Tx) {
-	in := agent.Intent{Tx: t.ID, Device: t.Device, User: t.User, Text: t.Text, At: t.Created}
-	c.deliver("intent", t.ID, func(ctx context.Context) error { return c.cfg.Agent.OnIntent(ctx, in) })
-}
-
-func (c *Core) dispatchMandate(t *Tx) {
-	terms := t.terms()
-	m := agent.Mandate{
-		Tx: t.ID, ID: t.Mandate, Token: t.MandateToken, User: t.User, Payee: terms.Merchant.ID,
-		AmountCap: terms.Total, Currency: terms.Currency, ExpiresAt: time.Unix(t.MandateExp, 0),
-		Kind: terms.Kind, Conditions: terms.Conditions, Items: terms.Items,
-	}
-	c.deliver("mandate", t.ID, func(ctx context.Context) error { return c.cfg.Agent.OnMandate(ctx, m) })
-}
-
-// finished tells the agent a transaction ended without a redemption, and counts it.
-func (c *Core) finished(txID string, s wire.TxState) {
-	c.m.final(s)
-	if s == wire.TxRedeemed {
-		return
-	}
-	c.deliver("outcome", txID, func(ctx context.Context) error {
-		return c.cfg.Agent.OnOutcome(ctx, agent.Outcome{Tx: txID, State: s})
-	})
-}
-
-// deliver calls the agent now and, if it refuses, again with backoff from a goroutine
-// the core owns, until it accepts, the core closes, or the attempts run out.
-func (c *Core) deliver(what, txID string, call func(context.Context) error) {
-	err := call(c.ctx)
-	if err == nil {
-		return
-	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
-		backoff := 100 * time.Millisecond
-		for attempt := 1; attempt <= 8; attempt++ {
-			c.log.Warn("agent refused delivery; retrying", "what", what, "tx", txID, "attempt", attempt, "err", err)
-			select {
-			case <-c.ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			if err = call(c.ctx); err == nil {
-				return
-			}
-			backoff = min(2*backoff, 5*time.Second)
-		}
-		c.m.agentDrop(what)
-		c.log.Error("agent did not accept delivery; it is retried at the next start", "what", what, "tx", txID, "err", err)
-	}()
-}
+// finished counts a transaction that reached a final state (or cancelling). Its
+// agent hears of it from its event log.
+func (c *Core) finished(_ string, s wire.TxState) { c.m.final(s) }

@@ -206,6 +206,8 @@ func (cn *Conn) hello(ctx context.Context, h *wire.Hello) error {
 			if err := txn.Set(phoneKey(cn.dev.User, cn.dev.ID), nil); err != nil {
 				return err
 			}
+		} else if err := txn.Set(lastDevKey(cn.dev.User), []byte(cn.dev.ID)); err != nil {
+			return err // where an agent's own purchase requests are asked (agentside.go)
 		}
 		return saveState(txn, s)
 	})

@@ -39,6 +39,8 @@ var (
 	ErrForbidden = errors.New("session: transaction belongs to another agent")
 	ErrInvalid   = errors.New("session: invalid request")
 	ErrClosed    = errors.New("session: core is closed")
+	// ErrNoDevice: the user has no device that can show a prompt now.
+	ErrNoDevice = errors.New("session: no device to ask")
 )
 
 // Config configures a Core.
@@ -58,6 +60,10 @@ type Config struct {
 	// MaxUnacked bounds each device's outbox: an utterance is refused (rate_limited,
 	// retryable) while the device has this many unacknowledged messages; default 256.
 	MaxUnacked int
+	// MaxAgentBacklog bounds the events an agent has not taken (its push channel has
+	// not acknowledged): past it, new utterances for the agent are refused with
+	// rate_limited (retryable); default 10000.
+	MaxAgentBacklog int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -102,6 +108,8 @@ type Core struct {
 	cancel context.CancelFunc
 	closed bool
 	wg     sync.WaitGroup
+	// wake tells event readers (the pump, webhooks, streams) that logs may have grown.
+	wake broadcast
 }
 
 // New validates cfg and returns a Core.
@@ -123,6 +131,9 @@ func New(cfg Config) (*Core, error) {
 	}
 	if cfg.MaxUnacked <= 0 {
 		cfg.MaxUnacked = 256
+	}
+	if cfg.MaxAgentBacklog <= 0 {
+		cfg.MaxAgentBacklog = 10000
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -180,16 +191,11 @@ func (c *Core) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("session: recover: %w", err)
 	}
+	// Intents, mandates and cancellations not yet taken by the agent are still in its
+	// event log; the pump and the webhooks resume from it.
 	for _, t := range open {
-		switch t.State {
-		case wire.TxReceived:
-			c.dispatchIntent(t)
-		case wire.TxPrompted:
+		if t.State == wire.TxPrompted {
 			c.armExpiry(t.ID, time.UnixMilli(t.Challenge.Terms.ExpiresAt))
-		case wire.TxMandated:
-			c.dispatchMandate(t)
-		case wire.TxCancelling:
-			c.finished(t.ID, wire.TxCancelling) // the merchant has not answered yet
 		}
 	}
 	if len(open) > 0 {
@@ -200,8 +206,9 @@ func (c *Core) Start(ctx context.Context) error {
 	if c.closed {
 		return ErrClosed
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.settleLoop()
+	go c.pump()
 	return nil
 }
 
@@ -279,6 +286,7 @@ func (c *Core) update(ctx context.Context, fn func(txn kv.Txn, touch func(device
 	if err != nil {
 		return err
 	}
+	c.wake.fire()
 	for _, d := range touched {
 		c.notify(d)
 	}

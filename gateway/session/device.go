@@ -24,11 +24,15 @@ func (cn *Conn) utterance(ctx context.Context, msgID string, u *wire.Utterance) 
 	if u.PTT && c.cfg.IsCancel != nil && c.cfg.IsCancel(u.Text) {
 		return cn.cancelLatest(ctx, msgID, u.Text)
 	}
+	agentID, err := c.route(ctx, cn.dev.User)
+	if err != nil {
+		return err
+	}
 	var (
 		t       *Tx
 		created bool
 	)
-	err := c.update(ctx, func(txn kv.Txn, touch func(string)) error {
+	err = c.update(ctx, func(txn kv.Txn, touch func(string)) error {
 		t, created = nil, false
 		if id, err := txn.Get(uttKey(cn.dev.ID, msgID)); err == nil {
 			t, err = loadTx(txn, string(id))
@@ -43,9 +47,12 @@ func (cn *Conn) utterance(ctx context.Context, msgID string, u *wire.Utterance) 
 		if s.LastSeq-s.LastAck >= uint64(c.cfg.MaxUnacked) {
 			return wire.NewError(wire.CodeRateLimited, "too many unacknowledged messages; ack, then retry")
 		}
+		if err := c.checkBacklog(txn, agentID); err != nil {
+			return err
+		}
 		now := c.cfg.Now()
 		nt := &Tx{
-			ID: c.randomID("tx_"), Device: cn.dev.ID, User: cn.dev.User, Session: s.Session, Agent: c.cfg.Agent.ID(),
+			ID: c.randomID("tx_"), Device: cn.dev.ID, User: cn.dev.User, Session: s.Session, Agent: agentID,
 			Ref: msgID, Text: u.Text, State: wire.TxReceived, Created: now, Updated: now,
 			History:    []Transition{{State: wire.TxReceived, At: now}},
 			DeviceKind: string(cn.dev.Kind), Enrolled: cn.dev.EnrolledAt,
@@ -84,7 +91,6 @@ func (cn *Conn) utterance(ctx context.Context, msgID string, u *wire.Utterance) 
 		cn.send(t.result(), msgID) // a repeat: say where its transaction stands
 	case t.State == wire.TxReceived:
 		c.m.utterance()
-		c.dispatchIntent(t)
 	default:
 		c.finished(t.ID, t.State)
 	}
@@ -205,7 +211,6 @@ func (cn *Conn) confirm(ctx context.Context, cf *wire.Confirm) error {
 		c.log.Info("approved on the phone", "tx", cf.Tx, "device", device, "phone", cn.dev.ID, "decision", cf.Decision)
 	}
 	if approved != nil {
-		c.dispatchMandate(approved)
 		if approved.Supersedes != "" {
 			c.finished(approved.Supersedes, wire.TxCancelled)
 		}

@@ -138,6 +138,7 @@ func (c *Core) afterLedger(e *authz.Entry) {
 	if e == nil {
 		return
 	}
+	c.wake.fire()
 	c.notify(e.Claims.Device)
 	switch e.State {
 	case authz.StateCancelling:
@@ -315,11 +316,18 @@ func (c *Core) settleLoop() {
 	defer c.wg.Done()
 	tick := time.NewTicker(c.cfg.SettleEvery)
 	defer tick.Stop()
+	lastPrune := c.cfg.Now()
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if now := c.cfg.Now(); now.Sub(lastPrune) >= time.Minute {
+			lastPrune = now
+			if _, err := c.pruneEvents(c.ctx, 4096); err != nil && c.ctx.Err() == nil {
+				c.log.Warn("pruning agent events", "err", err)
+			}
 		}
 		jtis, err := c.ledger.SettleDue(c.ctx, 256)
 		if err != nil && c.ctx.Err() == nil {

@@ -8,20 +8,21 @@ import (
 
 // Metrics are the session core's Prometheus collectors.
 type Metrics struct {
-	Connected   *prometheus.GaugeVec
-	Utterances  prometheus.Counter
-	Prompts     prometheus.Counter
-	Decisions   *prometheus.CounterVec
-	Final       *prometheus.CounterVec
-	Refusals    *prometheus.CounterVec
-	Downlink    prometheus.Counter
-	Redemptions *prometheus.CounterVec
-	AgentDrops  *prometheus.CounterVec
-	Cancels     *prometheus.CounterVec
-	Risk        *prometheus.CounterVec
-	RiskReasons *prometheus.CounterVec
-	PINs        *prometheus.CounterVec
-	Tips        *prometheus.CounterVec
+	Connected    *prometheus.GaugeVec
+	Utterances   prometheus.Counter
+	Prompts      prometheus.Counter
+	Decisions    *prometheus.CounterVec
+	Final        *prometheus.CounterVec
+	Refusals     *prometheus.CounterVec
+	Downlink     prometheus.Counter
+	Redemptions  *prometheus.CounterVec
+	AgentRetries *prometheus.CounterVec
+	Backlog      prometheus.Counter
+	Cancels      *prometheus.CounterVec
+	Risk         *prometheus.CounterVec
+	RiskReasons  *prometheus.CounterVec
+	PINs         *prometheus.CounterVec
+	Tips         *prometheus.CounterVec
 }
 
 // NewMetrics returns unregistered collectors; Register them with a registry.
@@ -51,9 +52,12 @@ func NewMetrics() *Metrics {
 		Redemptions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "earshot_redemptions_total", Help: "Mandate redemption attempts, by result.",
 		}, []string{"result"}),
-		AgentDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "earshot_agent_deliveries_abandoned_total", Help: "Deliveries to the agent given up until the next start.",
-		}, []string{"what"}),
+		AgentRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "earshot_agent_delivery_retries_total", Help: "Events the embedded agent refused (its queue was full) and was handed again, by event type.",
+		}, []string{"type"}),
+		Backlog: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "earshot_agent_backlog_refusals_total", Help: "Utterances refused because their agent had too many events it had not taken.",
+		}),
 		Cancels: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "earshot_cancels_total", Help: "Cancellations asked for by devices, by the mandate state they led to.",
 		}, []string{"state"}),
@@ -74,7 +78,7 @@ func NewMetrics() *Metrics {
 
 // Collectors lists every collector, for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Connected, m.Utterances, m.Prompts, m.Decisions, m.Final, m.Refusals, m.Downlink, m.Redemptions, m.AgentDrops, m.Cancels,
+	return []prometheus.Collector{m.Connected, m.Utterances, m.Prompts, m.Decisions, m.Final, m.Refusals, m.Downlink, m.Redemptions, m.AgentRetries, m.Backlog, m.Cancels,
 		m.Risk, m.RiskReasons, m.PINs, m.Tips}
 }
 
@@ -88,7 +92,8 @@ func (m *Metrics) final(s wire.TxState)     { m.Final.WithLabelValues(string(s))
 func (m *Metrics) refused(c wire.Code)      { m.Refusals.WithLabelValues(c.String()).Inc() }
 func (m *Metrics) downlink()                { m.Downlink.Inc() }
 func (m *Metrics) redemption(result string) { m.Redemptions.WithLabelValues(result).Inc() }
-func (m *Metrics) agentDrop(what string)    { m.AgentDrops.WithLabelValues(what).Inc() }
+func (m *Metrics) backlogRefusal()          { m.Backlog.Inc() }
+func (m *Metrics) agentRetry(typ string)    { m.AgentRetries.WithLabelValues(typ).Inc() }
 func (m *Metrics) cancel(state string)      { m.Cancels.WithLabelValues(state).Inc() }
 func (m *Metrics) pin(result string)        { m.PINs.WithLabelValues(result).Inc() }
 func (m *Metrics) tip(consent string)       { m.Tips.WithLabelValues(consent).Inc() }

@@ -74,6 +74,27 @@ type fakeAgent struct {
 }
 
 func (a *fakeAgent) ID() string { return "agent-1" }
+
+// waitFor waits until cond holds over what the agent was handed (the core hands
+// events over from its log, asynchronously).
+func (a *fakeAgent) waitFor(t *testing.T, what string, cond func(a *fakeAgent) bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a.mu.Lock()
+		ok := cond(a)
+		a.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			t.Fatalf("the agent never got %s: intents %v mandates %v outcomes %v", what, a.intents, a.mandates, a.outcomes)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 func (a *fakeAgent) OnIntent(_ context.Context, in agent.Intent) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -255,9 +276,7 @@ func TestPurchaseLoop(t *testing.T) {
 	if res.State != wire.TxMandated || res.Mandate == "" {
 		t.Fatalf("after approve: %+v", res)
 	}
-	if len(r.agent.mandates) != 1 || r.agent.mandates[0].AmountCap != 1100 {
-		t.Fatalf("agent mandates = %+v", r.agent.mandates)
-	}
+	r.agent.waitFor(t, "the mandate", func(a *fakeAgent) bool { return len(a.mandates) == 1 && a.mandates[0].AmountCap == 1100 })
 	m := r.agent.mandates[0]
 	red, replayed, err := r.core.Redeem(t.Context(), authz.RedeemRequest{
 		Agent: "agent-1", Token: m.Token, Amount: 1100, Currency: "USD", Payee: "earshot-coffee", IdempotencyKey: "k1",
@@ -298,9 +317,9 @@ func TestDecline(t *testing.T) {
 	if res.State != wire.TxDeclined || res.Mandate != "" {
 		t.Fatalf("after decline: %+v", res)
 	}
-	if len(r.agent.mandates) != 0 || len(r.agent.outcomes) != 1 || r.agent.outcomes[0].State != wire.TxDeclined {
-		t.Fatalf("agent saw mandates %v outcomes %v", r.agent.mandates, r.agent.outcomes)
-	}
+	r.agent.waitFor(t, "the decline", func(a *fakeAgent) bool {
+		return len(a.mandates) == 0 && len(a.outcomes) == 1 && a.outcomes[0].State == wire.TxDeclined
+	})
 	// A second answer is refused.
 	r.send(cn, "c2", signed(k, cr, wire.DecisionApprove))
 	e := body[wire.Error](t, only(t, ft.take(t), wire.TypeError))
@@ -447,13 +466,23 @@ func TestUtteranceRules(t *testing.T) {
 		}
 	})
 	t.Run("a repeated utterance is one transaction", func(t *testing.T) {
-		n := len(r.agent.intents)
 		r.send(cn, "dup", &wire.Utterance{Text: "a large americano", PTT: true})
 		first := body[wire.TxResult](t, only(t, ft.take(t), wire.TypeTxResult))
 		r.send(cn, "dup", &wire.Utterance{Text: "a large americano", PTT: true})
 		second := body[wire.TxResult](t, only(t, ft.take(t), wire.TypeTxResult))
-		if first.Tx != second.Tx || len(r.agent.intents) != n+1 {
-			t.Fatalf("two transactions or two intents: %s %s %d", first.Tx, second.Tx, len(r.agent.intents)-n)
+		// The intent is written to the agent's log with the transaction: count it there.
+		evs, err := r.core.Events(t.Context(), r.agent.ID(), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		intents := 0
+		for _, ev := range evs {
+			if ev.Type == agent.EventIntent && strings.Contains(string(ev.Data), first.Tx) {
+				intents++
+			}
+		}
+		if first.Tx != second.Tx || intents != 1 {
+			t.Fatalf("two transactions or two intents: %s %s %d", first.Tx, second.Tx, intents)
 		}
 	})
 	t.Run("a float amount is refused with bad_amount", func(t *testing.T) {

@@ -14,16 +14,19 @@ import (
 
 // Tx is one transaction's durable record.
 type Tx struct {
-	ID      string       `json:"tx"`
-	Device  string       `json:"device"`
-	User    string       `json:"user"`
-	Session string       `json:"session"`
-	Agent   string       `json:"agent"`
-	Ref     string       `json:"ref"` // the utterance's message id
-	Text    string       `json:"text"`
-	State   wire.TxState `json:"state"`
-	Code    wire.Code    `json:"code,omitempty"`
-	Reason  string       `json:"reason,omitempty"`
+	ID      string `json:"tx"`
+	Device  string `json:"device"`
+	User    string `json:"user"`
+	Session string `json:"session"`
+	Agent   string `json:"agent"`
+	Ref     string `json:"ref"` // the utterance's message id
+	// Origin is OriginAgent for a purchase the agent started itself; empty for one
+	// the user asked for by voice or text.
+	Origin string       `json:"origin,omitempty"`
+	Text   string       `json:"text"`
+	State  wire.TxState `json:"state"`
+	Code   wire.Code    `json:"code,omitempty"`
+	Reason string       `json:"reason,omitempty"`
 
 	Summary   string           `json:"summary,omitempty"`
 	Challenge *authz.Challenge `json:"challenge,omitempty"`
@@ -55,6 +58,9 @@ type Tx struct {
 	Currency     string      `json:"currency,omitempty"`
 	Redemption   string      `json:"redemption,omitempty"`
 
+	// Told is the last state the agent's event log was told of (events.go).
+	Told wire.TxState `json:"told,omitempty"`
+
 	Created time.Time    `json:"created"`
 	Updated time.Time    `json:"updated"`
 	History []Transition `json:"history"`
@@ -71,6 +77,11 @@ func (t *Tx) terms() wire.Terms {
 	}
 	return wire.Terms{}
 }
+
+// OriginAgent marks a transaction an agent started itself (Tx.Origin).
+const OriginAgent = "agent"
+
+func lastDevKey(user string) []byte { return []byte("lastdev/" + user) }
 
 // Transition is one step in a transaction's history.
 type Transition struct {
@@ -134,6 +145,9 @@ func loadTx(txn kv.Txn, id string) (*Tx, error) {
 }
 
 func saveTx(txn kv.Txn, t *Tx) error {
+	if err := tellAgent(txn, t); err != nil {
+		return err
+	}
 	raw, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("session: tx %s: %w", t.ID, err)
