@@ -468,3 +468,20 @@ func (c *Core) WaitTx(ctx context.Context, agentID, txID string, seen wire.TxSta
 		}
 	}
 }
+
+// MandateToken returns the mandate token of the agent's mandated transaction, for
+// connectors that redeem on the agent's behalf without handing the token to a model
+// (the MCP server).
+func (c *Core) MandateToken(ctx context.Context, agentID, txID string) (agent.Mandate, error) {
+	t, err := c.Tx(ctx, txID)
+	if err == nil && t.Agent != agentID {
+		err = ErrUnknownTx
+	}
+	if err != nil {
+		return agent.Mandate{}, err
+	}
+	if t.MandateToken == "" {
+		return agent.Mandate{}, fmt.Errorf("%w: it is %s, with no mandate", ErrTxState, t.State)
+	}
+	return t.mandate(), nil
+}
