@@ -8,10 +8,11 @@ import (
 
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/gateway/agent"
+	"github.com/earshot/earshot/gateway/agent/apiclient"
 )
 
 // errBadAnswer reports a 2xx redemption answer that is not for what was asked.
-var errBadAnswer = errors.New("refagent: redemption answer does not match the request")
+var errBadAnswer = apiclient.ErrBadAnswer
 
 // handleMandate acts as the merchant: it checks the mandate against the proposal for
 // its tx, then redeems it as its kind says: exactly the proposed total, once (one_off,
@@ -85,15 +86,7 @@ func (a *Agent) redeemOnce(ctx context.Context, log *slog.Logger, m agent.Mandat
 // redeem presents a mandate at POST /v1/redemptions and checks the answer. It returns
 // the final status: 201 for a new redemption, 200 for a replay of one.
 func (a *Agent) redeem(ctx context.Context, body redeemRequest, key string) (redemption, int, error) {
-	var r redemption
-	status, err := a.call(ctx, http.MethodPost, "/v1/redemptions", key, body, &r)
-	if err != nil {
-		return r, status, err
-	}
-	if r.Redemption == "" || r.Amount != body.Amount || r.Currency != body.Currency {
-		return r, status, errBadAnswer
-	}
-	return r, status, nil
+	return a.api.Redeem(ctx, body, key)
 }
 
 // redeemFailed counts and logs a redemption that failed for good.

@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/gateway/agent"
+	"github.com/earshot/earshot/gateway/agent/apiclient"
 )
 
 // Errors.
@@ -135,14 +135,10 @@ const (
 // Agent is the embedded reference agent. Create it with New, start it with Run.
 type Agent struct {
 	id             string
-	base           string // BaseURL without a trailing slash
-	key            string
+	api            *apiclient.Client
 	cat            *Catalog
-	client         *http.Client
 	log            *slog.Logger
 	workers        int
-	retries        int
-	backoff        time.Duration
 	maxTracked     int
 	targetValidity time.Duration
 	watchEvery     time.Duration
@@ -227,14 +223,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{
 		id:             cmp.Or(cfg.ID, DefaultID),
-		base:           strings.TrimRight(cfg.BaseURL, "/"),
-		key:            cfg.APIKey,
 		cat:            cfg.Catalog,
-		client:         cfg.HTTPClient,
 		log:            cfg.Logger,
 		workers:        cmp.Or(cfg.Workers, DefaultWorkers),
-		retries:        cmp.Or(cfg.Retries, DefaultRetries),
-		backoff:        cmp.Or(cfg.Backoff, DefaultBackoff),
 		maxTracked:     cmp.Or(cfg.MaxTracked, DefaultMaxTracked),
 		targetValidity: cmp.Or(cfg.TargetValidity, DefaultTargetValidity),
 		watchEvery:     cmp.Or(cfg.WatchEvery, DefaultWatchEvery),
@@ -258,15 +249,18 @@ func New(cfg Config) (*Agent, error) {
 			a.skus[it.SKU] = it
 		}
 	}
-	if a.client == nil {
-		a.client = &http.Client{Timeout: defaultTimeout}
-	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	a.log = a.log.With("component", "refagent", "agent", a.id)
-	if a.retries < 0 {
-		a.retries = 0
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: defaultTimeout}
+	}
+	a.api, err = apiclient.New(apiclient.Config{BaseURL: cfg.BaseURL, APIKey: cfg.APIKey, HTTPClient: client, Logger: a.log,
+		Retries: cmp.Or(cfg.Retries, DefaultRetries), Backoff: cmp.Or(cfg.Backoff, DefaultBackoff), UserAgent: "earshot-refagent"})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if a.now == nil {
 		a.now = time.Now

@@ -85,7 +85,7 @@ func (a *Agent) pay(ctx context.Context, log *slog.Logger, s *subscription) erro
 	body := redeemRequest{Mandate: s.token, Amount: s.amount, Currency: s.currency, Payee: s.payee}
 	r, status, err := a.redeem(ctx, body, fmt.Sprintf("redeem-%s:%d", s.mandate, n))
 	var ae *apiError
-	if err == nil || errors.As(err, &ae) && !ae.transient() {
+	if err == nil || errors.As(err, &ae) && !ae.Transient() {
 		s.next++ // this key has its final answer
 	}
 	if err != nil {

@@ -264,7 +264,7 @@ func (a *Agent) fireTarget(ctx context.Context, tx string) {
 
 	r, status, err := a.redeem(ctx, body, "redeem-"+t.mandate)
 	var ae *apiError
-	retry := err != nil && !errors.Is(err, errBadAnswer) && (!errors.As(err, &ae) || ae.transient())
+	retry := err != nil && !errors.Is(err, errBadAnswer) && (!errors.As(err, &ae) || ae.Transient())
 	a.mu.Lock()
 	if a.targets[tx] == t {
 		if retry {
