@@ -19,6 +19,7 @@ import (
 	"github.com/earshot/earshot/authz/audit"
 	"github.com/earshot/earshot/authz/risk"
 	"github.com/earshot/earshot/gateway/agent"
+	"github.com/earshot/earshot/gateway/agent/llmagent"
 	"github.com/earshot/earshot/gateway/agent/refagent"
 	"github.com/earshot/earshot/gateway/api"
 	"github.com/earshot/earshot/gateway/keyring"
@@ -68,8 +69,13 @@ type Config struct {
 	Risk *risk.Policy
 	// Logger; default slog.Default().
 	Logger *slog.Logger
-	// NewAgent, if set, replaces the embedded reference agent. It is given the
-	// gateway's base URL and a fresh API key for the REST API.
+	// Agent picks the embedded agent: "ref" (default), the rule-based reference agent,
+	// or "llm", a model behind an OpenAI-compatible chat-completions API (LLM).
+	Agent string
+	// LLM configures the "llm" agent.
+	LLM LLMConfig
+	// NewAgent, if set, replaces the embedded agent. It is given the gateway's base
+	// URL and a fresh API key for the REST API.
 	NewAgent func(baseURL, apiKey string) (Agent, error)
 	// MQTT configures the MQTT transport; the zero value is the embedded broker.
 	MQTT MQTTConfig
@@ -78,6 +84,17 @@ type Config struct {
 	Speech SpeechConfig
 	// WebRTC configures the WHIP endpoint; the zero value serves it.
 	WebRTC WebRTCConfig
+}
+
+// LLMConfig configures the LLM agent (gateway/agent/llmagent).
+type LLMConfig struct {
+	// BaseURL is the chat-completions server's API base, such as
+	// "http://127.0.0.1:11434/v1"; required for the llm agent.
+	BaseURL string
+	// Model names the model; required for the llm agent.
+	Model string
+	// APIKey, if the server needs one, is sent as its Bearer token and never logged.
+	APIKey string
 }
 
 // WebRTCConfig configures the WebRTC (WHIP) transport.
@@ -306,6 +323,24 @@ func (s *Server) newAgent(apiKey string) (Agent, *refagent.Catalog, error) {
 	if s.cfg.NewAgent != nil {
 		a, err := s.cfg.NewAgent(base, apiKey)
 		return a, cat, err
+	}
+	switch s.cfg.Agent {
+	case "", "ref":
+	case "llm":
+		if s.cfg.LLM.BaseURL == "" || s.cfg.LLM.Model == "" {
+			return nil, nil, errors.New("gateway: the llm agent needs the model server's base URL and the model's name")
+		}
+		if cat == nil {
+			var err error
+			if cat, err = refagent.DefaultCatalog(); err != nil {
+				return nil, nil, err
+			}
+		}
+		a, err := llmagent.New(llmagent.Config{BaseURL: base, APIKey: apiKey, Catalog: cat, LLMBaseURL: s.cfg.LLM.BaseURL,
+			Model: s.cfg.LLM.Model, LLMAPIKey: s.cfg.LLM.APIKey, Logger: s.cfg.Logger})
+		return a, cat, err
+	default:
+		return nil, nil, fmt.Errorf("gateway: unknown agent %q (ref or llm)", s.cfg.Agent)
 	}
 	a, err := refagent.New(refagent.Config{BaseURL: base, APIKey: apiKey, ID: "refagent", Catalog: cat, Logger: s.cfg.Logger})
 	return a, cat, err

@@ -4,6 +4,7 @@
 //	earshot pair --user alice        create a one-time pairing code for a user
 //	earshot devices                  list enrolled devices
 //	earshot revoke DEVICE            revoke a device
+//	earshot agent ...                register external agents, link them to users
 //
 // Admin commands talk to the running gateway's admin API with the admin token from
 // its data directory.
@@ -42,9 +43,16 @@ usage:
                   [--openai-url URL] [--openai-model whisper-1] [--openai-key-file FILE]
                   [--voice en-us | --no-tts] [--no-webrtc] [--webrtc-ip IP[,IP]]
                   [--webrtc-ports MIN-MAX]
+                  [--agent ref | --agent llm --llm-base-url URL --llm-model NAME [--llm-key-file F]]
   earshot pair    --user HANDLE        create a one-time pairing code
   earshot devices                      list enrolled devices
   earshot revoke  DEVICE               revoke a device
+  earshot agent   create --name N [--scopes intents,purchase,redeem,cancel,notify] [--webhook-url URL]
+                                       register an external agent; prints its API key (and
+                                       webhook secret) once
+  earshot agent   list | revoke ID | rotate-key ID
+  earshot agent   webhook ID --url URL [--rotate-secret]   (--url "" removes it)
+  earshot agent   link --user U --agent ID | unlink --user U --agent ID | links --user U
   earshot keys    [list]               list the mandate signing keys
   earshot keys    rotate               sign mandates with a new key from now on; the old
                                        one verifies until its last mandate has expired
@@ -80,6 +88,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return revoke(args[1:], stdout)
 	case "keys":
 		return keys(args[1:], stdout)
+	case "agent", "agents":
+		return agentCmd(args[1:], stdout)
 	case "audit":
 		return auditCmd(args[1:], stdout)
 	case "help", "-h", "--help":
@@ -99,7 +109,11 @@ func serve(args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.CancelWindow, "cancel-window", 2*time.Minute, "how long after a payment the user may cancel it (0: none)")
 	fs.StringVar(&cfg.RiskFile, "risk", "", "risk rules file (YAML; default: the embedded rules, authz/risk/default.yaml)")
 	fs.DurationVar(&cfg.Heartbeat, "heartbeat", 25*time.Second, "WebSocket ping interval")
-	fs.StringVar(&cfg.CatalogFile, "catalog", "", "catalogue file for the reference agent (default: the embedded demo)")
+	fs.StringVar(&cfg.CatalogFile, "catalog", "", "catalogue file for the embedded agent (default: the embedded demo)")
+	fs.StringVar(&cfg.Agent, "agent", envOr("EARSHOT_AGENT", "ref"), "embedded agent: ref (rule-based) or llm (a model behind an OpenAI-compatible API)")
+	fs.StringVar(&cfg.LLM.BaseURL, "llm-base-url", envOr("EARSHOT_LLM_BASE_URL", ""), "the llm agent's chat-completions API base, such as http://127.0.0.1:11434/v1")
+	fs.StringVar(&cfg.LLM.Model, "llm-model", envOr("EARSHOT_LLM_MODEL", ""), "the llm agent's model, such as qwen2.5:7b-instruct")
+	llmKeyFile := fs.String("llm-key-file", "", "file holding the model server's API key (or EARSHOT_LLM_API_KEY)")
 	fs.StringVar(&cfg.MQTT.Listen, "mqtt-listen", envOr("EARSHOT_MQTT_LISTEN", ""),
 		"embedded MQTT broker address (default 127.0.0.1:1883, or a free port when --listen has port 0)")
 	fs.StringVar(&cfg.MQTT.Broker, "mqtt-broker", envOr("EARSHOT_MQTT_BROKER", ""),
@@ -124,6 +138,14 @@ func serve(args []string, stderr io.Writer) error {
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	cfg.LLM.APIKey = os.Getenv("EARSHOT_LLM_API_KEY")
+	if *llmKeyFile != "" {
+		b, err := os.ReadFile(*llmKeyFile)
+		if err != nil {
+			return fmt.Errorf("--llm-key-file: %w", err)
+		}
+		cfg.LLM.APIKey = strings.TrimSpace(string(b))
 	}
 	if *natIPs != "" {
 		cfg.WebRTC.NAT1To1IPs = strings.Split(*natIPs, ",")
@@ -203,6 +225,9 @@ func (a *adminClient) do(method, path string, in, out any) error {
 			return fmt.Errorf("%s: %s (%s)", resp.Status, p.Detail, p.Code)
 		}
 		return errors.New(resp.Status)
+	}
+	if out == nil {
+		return nil
 	}
 	return json.Unmarshal(raw, out)
 }
