@@ -23,11 +23,13 @@ import (
 	"github.com/earshot/earshot/gateway/agent/refagent"
 	"github.com/earshot/earshot/gateway/api"
 	"github.com/earshot/earshot/gateway/keyring"
+	"github.com/earshot/earshot/gateway/mcp"
 	"github.com/earshot/earshot/gateway/registry"
 	"github.com/earshot/earshot/gateway/rtc"
 	"github.com/earshot/earshot/gateway/session"
 	"github.com/earshot/earshot/gateway/store"
 	"github.com/earshot/earshot/gateway/voice"
+	"github.com/earshot/earshot/gateway/webhook"
 	"github.com/earshot/earshot/gateway/ws"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -74,6 +76,9 @@ type Config struct {
 	Agent string
 	// LLM configures the "llm" agent.
 	LLM LLMConfig
+	// WebhookMaxBackoff caps the wait between retries of a webhook the agent did not
+	// take; default 5m (webhook.DefaultMaxBackoff).
+	WebhookMaxBackoff time.Duration
 	// NewAgent, if set, replaces the embedded agent. It is given the gateway's base
 	// URL and a fresh API key for the REST API.
 	NewAgent func(baseURL, apiKey string) (Agent, error)
@@ -152,9 +157,14 @@ type Server struct {
 	speechNote string
 	mqtt       mqttTransport // nil when MQTT is disabled
 	agent      Agent
-	http       *http.Server
-	ln         net.Listener
-	admin      string
+	// hooks delivers external agents' events to their webhooks; it runs under
+	// hooksStop and has stopped when hooksDone is closed.
+	hooks     *webhook.Dispatcher
+	hooksStop context.CancelFunc
+	hooksDone chan struct{}
+	http      *http.Server
+	ln        net.Listener
+	admin     string
 
 	stopOnce sync.Once
 	stopErr  error
@@ -265,9 +275,14 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
+	s.hooks, err = webhook.New(webhook.Config{Source: s.core, Endpoints: webhookEndpoints(reg), Logger: s.cfg.Logger,
+		MinBackoff: min(webhook.DefaultMinBackoff, s.cfg.WebhookMaxBackoff), MaxBackoff: s.cfg.WebhookMaxBackoff})
+	if err != nil {
+		return err
+	}
 	prices, _ := s.agent.(api.Prices) // the reference agent's simulated merchant
 	a, err := api.New(api.Config{Core: s.core, Registry: reg, Keys: keys, Keyring: s.keyring, Store: s.db, AdminToken: s.admin,
-		Logger: s.cfg.Logger, Prices: prices})
+		Logger: s.cfg.Logger, Prices: prices, OnAgentsChanged: s.hooks.Reload})
 	if err != nil {
 		return err
 	}
@@ -277,6 +292,7 @@ func (s *Server) build() error {
 	promReg.MustRegister(s.ws.Metrics().Collectors()...)
 	promReg.MustRegister(s.voice.Metrics().Collectors()...)
 	promReg.MustRegister(storeCollector(s.db)...)
+	promReg.MustRegister(s.hooks.Metrics().Collectors()...)
 
 	mux := http.NewServeMux()
 	mux.Handle(ws.Path, s.ws)
@@ -284,6 +300,12 @@ func (s *Server) build() error {
 		return err
 	}
 	a.Register(mux)
+	// MCP for third-party agents: tools over the same API, in-process (docs/mcp.md).
+	mcpSrv, err := mcp.New(mcp.Config{API: a, Core: s.core, Registry: reg, Logger: s.cfg.Logger})
+	if err != nil {
+		return err
+	}
+	mux.Handle(mcp.Path, mcpSrv)
 	if err := s.buildMQTT(reg, promReg, mux); err != nil {
 		return err
 	}
@@ -302,6 +324,9 @@ func (s *Server) build() error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
+	// MCP tool calls wait for users and sessions hold streams open: end them when
+	// shutdown starts, so that it need not wait for them.
+	s.http.RegisterOnShutdown(mcpSrv.Close)
 	return nil
 }
 
@@ -346,6 +371,23 @@ func (s *Server) newAgent(apiKey string) (Agent, *refagent.Catalog, error) {
 	return a, cat, err
 }
 
+// webhookEndpoints lists the external agents that have a webhook.
+func webhookEndpoints(reg *registry.Registry) func(context.Context) ([]webhook.Endpoint, error) {
+	return func(ctx context.Context) ([]webhook.Endpoint, error) {
+		ags, err := reg.Agents(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var eps []webhook.Endpoint
+		for _, a := range ags {
+			if a.WebhookURL != "" && !a.Revoked && !a.Embedded {
+				eps = append(eps, webhook.Endpoint{Agent: a.ID, URL: a.WebhookURL, Secret: a.WebhookSecret})
+			}
+		}
+		return eps, nil
+	}
+}
+
 // Addr is the address the gateway listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
@@ -368,6 +410,14 @@ func (s *Server) Run(ctx context.Context) error {
 		// Serve never ran, so Shutdown cannot close the listener; the store still must.
 		return errors.Join(err, s.ln.Close(), s.Shutdown(context.WithoutCancel(ctx)))
 	}
+	hooksCtx, hooksStop := context.WithCancel(runCtx)
+	s.hooksStop, s.hooksDone = hooksStop, make(chan struct{})
+	go func() {
+		defer close(s.hooksDone)
+		if err := s.hooks.Run(hooksCtx); err != nil && hooksCtx.Err() == nil {
+			s.log.Error("webhooks stopped", "err", err)
+		}
+	}()
 	if s.mqtt != nil {
 		if err := s.mqtt.Start(); err != nil {
 			cancel()
@@ -417,6 +467,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.log.Info("shutting down")
 		errs := []error{s.http.Shutdown(ctx)}
+		if s.hooksStop != nil { // webhooks read the store: they stop before it closes
+			s.hooksStop()
+			<-s.hooksDone
+		}
 		s.core.Close()
 		errs = append(errs, s.ws.Shutdown(ctx))
 		if s.rtc != nil {
