@@ -1,7 +1,8 @@
 // Package apiclient is a small client for the gateway's REST API for agents
 // (gateway/api), shared by the embedded agents (refagent, llmagent):
 //
-//	POST /v1/purchase-requests          RequestPurchase: propose a purchase for a tx
+//	POST /v1/purchase-requests          RequestPurchase: propose a purchase for a tx;
+//	                                    StartPurchase: one the agent starts itself
 //	POST /v1/transactions/{tx}/reject   Reject: decline to propose (not_understood)
 //	POST /v1/redemptions                Redeem: present a mandate once, Idempotency-Key
 //
@@ -34,9 +35,15 @@ import (
 var (
 	// ErrConfig reports a Config New refuses.
 	ErrConfig = errors.New("apiclient: bad config")
-	// ErrBadAnswer reports a 2xx redemption answer that is not for what was asked:
-	// no redemption id, or another amount or currency.
-	ErrBadAnswer = errors.New("apiclient: redemption answer does not match the request")
+	// ErrBadAnswer reports a 2xx answer that is not for what was asked: a
+	// redemption with no id or another amount or currency, a purchase the agent
+	// started with no tx.
+	ErrBadAnswer = errors.New("apiclient: answer does not match the request")
+	// ErrNoIdempotencyKey is returned by StartPurchase called without an
+	// Idempotency-Key.
+	ErrNoIdempotencyKey = errors.New("apiclient: an idempotency key is required")
+	// ErrInvalidRequest reports a request the client refuses to send.
+	ErrInvalidRequest = errors.New("apiclient: invalid request")
 )
 
 // MaxResponseBytes bounds the answers the client reads.
@@ -128,6 +135,11 @@ type PurchaseRequest struct {
 	Summary    string           `json:"summary"`
 	// Supersedes is, for a modified order, the transaction it replaces.
 	Supersedes string `json:"supersedes,omitempty"`
+	// User and Device are for a purchase the agent starts itself (StartPurchase, Tx
+	// empty): the user it is for and, optionally, which of the user's devices shows
+	// the prompt (default: the glasses or kiosk the user connected last).
+	User   string `json:"user,omitempty"`
+	Device string `json:"device,omitempty"`
 }
 
 // Tx is the gateway's view of a transaction, as the purchase-request and reject
@@ -179,6 +191,26 @@ type Redemption struct {
 func (c *Client) RequestPurchase(ctx context.Context, pr PurchaseRequest) (Tx, error) {
 	var t Tx
 	_, err := c.Do(ctx, http.MethodPost, "/v1/purchase-requests", "", pr, &t)
+	return t, err
+}
+
+// StartPurchase posts a purchase the agent starts itself: pr.Tx empty, pr.User set
+// (pr.Device optional). The gateway picks the transaction id and answers it in Tx.Tx.
+// idempotencyKey is required (ErrNoIdempotencyKey): a retry, or the same call made
+// again with the same key and body, gets the gateway's first answer (the same tx),
+// so the user is never asked twice.
+func (c *Client) StartPurchase(ctx context.Context, pr PurchaseRequest, idempotencyKey string) (Tx, error) {
+	var t Tx
+	switch {
+	case idempotencyKey == "":
+		return t, ErrNoIdempotencyKey
+	case pr.Tx != "" || pr.User == "":
+		return t, fmt.Errorf("%w: a purchase the agent starts has no tx and names the user", ErrInvalidRequest)
+	}
+	_, err := c.Do(ctx, http.MethodPost, "/v1/purchase-requests", idempotencyKey, pr, &t)
+	if err == nil && t.Tx == "" {
+		return t, fmt.Errorf("%w: no tx in the answer to a purchase the agent started", ErrBadAnswer)
+	}
 	return t, err
 }
 

@@ -111,6 +111,55 @@ func TestRequestPurchaseRetriesTransient(t *testing.T) {
 	}
 }
 
+// A purchase the agent starts: no tx, the user and device, the Idempotency-Key on
+// every try; the gateway's tx is answered. Without a key, with a tx, without a user,
+// or answered without a tx, it fails.
+func TestStartPurchase(t *testing.T) {
+	pr := apiclient.PurchaseRequest{Merchant: wire.Merchant{ID: "m", Name: "M"}, User: "usr_ann", Device: "dev_1",
+		Items: []wire.Item{{SKU: "tip", Name: "Tip", Qty: 1, UnitAmount: 200}}, Total: 200, Currency: "USD",
+		Kind: wire.KindTip, Conditions: &wire.Conditions{Parent: "tx_1"}}
+	s := newServer(t, answer{503, `{"code":"unavailable"}`}, answer{201, `{"tx":"tx_9","state":"mandated"}`})
+	tx, err := client(t, s, 2).StartPurchase(t.Context(), pr, "tip-tx_1")
+	if err != nil || tx.Tx != "tx_9" || tx.State != wire.TxMandated {
+		t.Fatalf("StartPurchase = %+v, %v", tx, err)
+	}
+	got := s.requests()
+	if len(got) != 2 || got[0].idem != "tip-tx_1" || got[1].idem != "tip-tx_1" || got[1].path != "/v1/purchase-requests" {
+		t.Fatalf("requests %+v", got)
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(got[1].body), &body); err != nil || body["tx"] != "" || body["user"] != "usr_ann" || body["device"] != "dev_1" {
+		t.Fatalf("body %s: %v", got[1].body, err)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		pr     apiclient.PurchaseRequest
+		key    string
+		answer string
+		want   error
+	}{
+		{"no key", pr, "", "", apiclient.ErrNoIdempotencyKey},
+		{"a tx", apiclient.PurchaseRequest{Tx: "tx_2", User: "usr_ann"}, "k", "", apiclient.ErrInvalidRequest},
+		{"no user", apiclient.PurchaseRequest{}, "k", "", apiclient.ErrInvalidRequest},
+		{"no tx answered", pr, "k", `{"state":"prompted"}`, apiclient.ErrBadAnswer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var answers []answer
+			if tc.answer != "" {
+				answers = append(answers, answer{201, tc.answer})
+			}
+			s := newServer(t, answers...)
+			if _, err := client(t, s, 0).StartPurchase(t.Context(), tc.pr, tc.key); !errors.Is(err, tc.want) {
+				t.Fatalf("StartPurchase = %v, want %v", err, tc.want)
+			}
+			if n := len(s.requests()); n != len(answers) {
+				t.Fatalf("%d requests sent, want %d", n, len(answers))
+			}
+		})
+	}
+}
+
 // A refusal is final: not retried, its problem code readable with Code.
 func TestRefusalIsNotRetried(t *testing.T) {
 	s := newServer(t, answer{409, `{"type":"about:blank","title":"Conflict","status":409,"code":"already_answered","detail":"tx has an answer"}`})

@@ -21,7 +21,7 @@
 //	one_off       "two oat lattes": the order at today's prices. A merchant's tip_cap
 //	              rides along as conditions.tip_cap, raised to a tip said with the
 //	              order ("... and add a two dollar tip"), which is requested once the
-//	              order is paid, as tx "<order tx>-tip".
+//	              order is paid, as a purchase the agent starts itself (see below).
 //	price_target  "the black leggings when they drop under 90 dollars": one line at the
 //	              limit (under 90 is at most 89.99: the prompt says what the ledger
 //	              enforces), until Config.TargetValidity or what was said ("for ten
@@ -43,6 +43,23 @@
 //	agent   -> POST /v1/redemptions               one_off, tip: exactly the proposed
 //	                                              total, Idempotency-Key redeem-<mandate id>
 //	gateway -> OnOutcome(tx)                      declined or expired: the agent forgets tx
+//
+// A tip said with an order is a transaction the agent starts itself, once the order
+// is paid:
+//
+//	agent   -> POST /v1/purchase-requests         kind tip, conditions.parent the order's
+//	                                              tx, no tx but the order's user and
+//	                                              device, Idempotency-Key tip-<order tx>;
+//	                                              the gateway answers the tip's tx
+//	gateway -> OnMandate(tip tx, mandate)         inside the order's tip cap at once, with
+//	                                              no prompt; else once the user approves
+//	agent   -> POST /v1/redemptions               the tip, Idempotency-Key redeem-<mandate id>
+//
+// The order's mandate handed over again asks for no second tip: the agent keeps the
+// tip's tx with the order, and before the gateway's answer is known the same
+// Idempotency-Key makes the gateway replay it. A tip mandated at once may be handed
+// over before the agent has read the answer: it is redeemed from the terms its
+// mandate carries, as after a restart.
 //
 // Price watching: prices change at run time with SetPrice (the simulated price drop).
 // A price-target mandate is kept, keyed by tx (at most MaxTracked), and checked when it

@@ -22,6 +22,9 @@ import (
 // semantics (a refusal is final for its key too). Recurring mandates are paid once
 // per redemption under a period cap and a count, the period moved on by the test
 // (nextPeriod); a tip is answered "mandated" when its parent's tip cap covers it.
+// A purchase the agent starts itself (no tx, a user) needs an Idempotency-Key; the
+// fake picks its tx ("tx_started_<n>") and replays its answer for the same key and
+// body, as gateway/api does.
 type fakeGateway struct {
 	t   testing.TB
 	key string
@@ -40,6 +43,20 @@ type fakeGateway struct {
 	period    int                      // the current period of recurring mandates
 	payments  map[string][]fakePayment // mandate id -> its payments
 	tipped    map[string]wire.Amount   // parent tx -> tips granted under its tip cap
+	started   map[string]startedAnswer // Idempotency-Key -> a purchase the agent started
+	// lose is how many answers to purchases the agent starts are lost after the
+	// purchase was made: answered 503, as a proxy would when the gateway's answer
+	// did not reach it.
+	lose int
+	// hold, when set, holds the answers to purchases the agent starts until it is
+	// closed (the purchase is made first).
+	hold chan struct{}
+}
+
+// startedAnswer is the answer to a purchase the agent started, replayed for its
+// Idempotency-Key.
+type startedAnswer struct {
+	body, answer string
 }
 
 type fakePayment struct {
@@ -69,6 +86,8 @@ type purchaseBody struct {
 	Kind       wire.Kind        `json:"kind"`
 	Conditions *wire.Conditions `json:"conditions,omitempty"`
 	Summary    string           `json:"summary"`
+	User       string           `json:"user,omitempty"`
+	Device     string           `json:"device,omitempty"`
 }
 
 type rejectBody struct {
@@ -90,7 +109,7 @@ func newFakeGateway(t testing.TB, key string) *fakeGateway {
 		purchases: map[string]purchaseBody{}, rejects: map[string]rejectBody{},
 		redeemed: map[string]string{}, keyBody: map[string]string{}, byMandate: map[string]string{},
 		refused: map[string]string{}, fail: map[string]int{}, mandates: map[string]fakeMandate{},
-		payments: map[string][]fakePayment{}, tipped: map[string]wire.Amount{},
+		payments: map[string][]fakePayment{}, tipped: map[string]wire.Amount{}, started: map[string]startedAnswer{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/purchase-requests", g.purchase)
@@ -233,12 +252,95 @@ func decode(w http.ResponseWriter, r *http.Request, v any) ([]byte, bool) {
 	return raw, true
 }
 
+// startedTx returns the tx the fake picked for the purchase the agent started with
+// Idempotency-Key key, or "".
+func (g *fakeGateway) startedTx(key string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var a struct {
+		Tx string `json:"tx"`
+	}
+	if json.Unmarshal([]byte(g.started[key].answer), &a) != nil {
+		return ""
+	}
+	return a.Tx
+}
+
 func (g *fakeGateway) purchase(w http.ResponseWriter, r *http.Request) {
 	var b purchaseBody
-	if _, ok := decode(w, r, &b); !ok {
+	raw, ok := decode(w, r, &b)
+	if !ok {
 		g.t.Errorf("purchase request body does not decode")
 		return
 	}
+	if b.Tx == "" {
+		g.start(w, r, b, string(raw))
+		return
+	}
+	if b.User != "" || b.Device != "" {
+		g.t.Errorf("purchase request for %s names a user or device", b.Tx)
+		problem(w, http.StatusBadRequest, "bad_request")
+		return
+	}
+	g.propose(w, b)
+}
+
+// start makes a purchase the agent starts itself: the fake picks the tx, and the
+// same Idempotency-Key with the same body replays the first answer.
+func (g *fakeGateway) start(w http.ResponseWriter, r *http.Request, b purchaseBody, raw string) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" || b.User == "" {
+		g.t.Errorf("a purchase the agent starts without an Idempotency-Key (%q) or user (%q)", key, b.User)
+		problem(w, http.StatusBadRequest, "idempotency_key_required")
+		return
+	}
+	g.mu.Lock()
+	prev, replay := g.started[key]
+	if !replay {
+		b.Tx = fmt.Sprintf("tx_started_%d", len(g.started)+1)
+	}
+	g.mu.Unlock()
+	if replay {
+		if prev.body != raw {
+			problem(w, http.StatusUnprocessableEntity, "idempotency_key_reused")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, prev.answer)
+		return
+	}
+	rec := httptest.NewRecorder()
+	g.propose(rec, b)
+	g.mu.Lock()
+	if rec.Code == http.StatusCreated {
+		g.started[key] = startedAnswer{body: raw, answer: rec.Body.String()}
+	}
+	lose, hold := g.lose > 0, g.hold
+	if lose {
+		g.lose--
+	}
+	g.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done(): // the agent stopped: the test is over
+		}
+	}
+	if lose {
+		problem(w, http.StatusServiceUnavailable, "unavailable")
+		return
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes()) // a test server's write to the agent; a failure shows in the agent
+}
+
+// propose checks a purchase request for b.Tx and answers it.
+func (g *fakeGateway) propose(w http.ResponseWriter, b purchaseBody) {
 	// The terms the gateway builds from the request must validate: a prompt that
 	// expires in five minutes, from the real clock as the agent's own.
 	terms := wire.Terms{Tx: b.Tx, Device: "dev_1", Session: "ses_1", Merchant: b.Merchant, Items: b.Items,

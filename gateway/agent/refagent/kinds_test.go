@@ -481,13 +481,34 @@ func TestAgentTips(t *testing.T) {
 	if c := purchases["tx_3"].Conditions; c == nil || c.TipCap != 1000 || !strings.Contains(purchases["tx_3"].Summary, "then a tip of USD 10.00") {
 		t.Fatalf("order with a tip: %+v", purchases["tx_3"])
 	}
-	h.mandate(t, h.issue("mnd_3", "tx_3", "earshot-outfitters", "USD", 2400))
+	// The tip is a purchase the agent starts itself: no tx of its own in the request,
+	// the order's user and device, Idempotency-Key tip-<order tx>; the gateway names it.
+	order := h.issue("mnd_3", "tx_3", "earshot-outfitters", "USD", 2400)
+	h.mandate(t, order)
+	tipTx := g.startedTx("tip-tx_3")
 	_, purchases, _ = g.snapshot()
-	tip, ok := purchases["tx_3-tip"]
-	if !ok || tip.Kind != wire.KindTip || tip.Total != 1000 || tip.Conditions.Parent != "tx_3" || tip.Merchant.ID != "earshot-outfitters" {
-		t.Fatalf("tip after the order: %+v", tip)
+	tip, ok := purchases[tipTx]
+	if !ok || tip.Kind != wire.KindTip || tip.Total != 1000 || tip.Conditions.Parent != "tx_3" ||
+		tip.Merchant.ID != "earshot-outfitters" || tip.User != "usr_1" || tip.Device != "dev_1" {
+		t.Fatalf("tip after the order (tx %q): %+v", tipTx, tip)
 	}
 	if st := h.a.Stats(); st.TipsRequested != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	// The order's mandate handed over again (delivery is at least once): no second tip.
+	h.mandate(t, order)
+	calls, _, _ := g.snapshot()
+	if n := len(callsTo(calls, "/v1/purchase-requests")); n != 4 { // tx_1, tx_2, tx_3 and its tip
+		t.Errorf("%d purchase requests after the order's mandate came twice, want 4", n)
+	}
+	// The tip's mandate is recognised under the tx the gateway picked, and redeemed.
+	tm := h.issue("mnd_4", tipTx, "earshot-outfitters", "USD", 1000)
+	tm.Kind, tm.Conditions = wire.KindTip, &wire.Conditions{Parent: "tx_3"}
+	h.mandate(t, tm)
+	if got := g.redeemedAmount("redeem-mnd_4"); got != 1000 {
+		t.Errorf("tip redeemed %d", got)
+	}
+	if st := h.a.Stats(); st.TipsRequested != 2 || st.Redemptions != 4 || st.Failures != 0 {
 		t.Errorf("stats %+v", st)
 	}
 
@@ -501,6 +522,124 @@ func TestAgentTips(t *testing.T) {
 	if r := rejects["tx_4"]; !strings.Contains(r.Reason, "no recent order") {
 		t.Errorf("tip after a cancellation rejected with %q", r.Reason)
 	}
+}
+
+// A tip said with the order, under the ways its request can go: the gateway's answer
+// lost (the same Idempotency-Key replays it: one tip), its mandate handed over before
+// the answer (redeemed from the mandate's terms, once), and the request failing for
+// good (asked again, with the same key, when the order's mandate comes again).
+func TestAgentTipSaidWithTheOrder(t *testing.T) {
+	order := func(t *testing.T, h *harness, tx, mandate string) agent.Mandate {
+		t.Helper()
+		h.intentFrom(t, tx, "dev_1", "two oat lattes and add a two dollar tip")
+		_, purchases, _ := h.g.snapshot()
+		pb := purchases[tx]
+		if c := pb.Conditions; c == nil || c.TipCap != 500 { // Earshot Coffee's cap covers the tip
+			t.Fatalf("order %+v", pb)
+		}
+		return h.issue(mandate, tx, "earshot-coffee", "USD", pb.Total)
+	}
+	tipKeys := func(g *fakeGateway, key string) int {
+		calls, _, _ := g.snapshot()
+		n := 0
+		for _, c := range callsTo(calls, "/v1/purchase-requests") {
+			if c.key == key {
+				n++
+			}
+		}
+		return n
+	}
+
+	t.Run("answer lost", func(t *testing.T) {
+		g := newFakeGateway(t, apiKey)
+		h := start(t, g, refagent.Config{})
+		m := order(t, h, "tx_1", "mnd_1")
+		g.mu.Lock()
+		g.lose = 1
+		g.mu.Unlock()
+		h.mandate(t, m)
+		if n := tipKeys(g, "tip-tx_1"); n != 2 {
+			t.Errorf("%d tip requests, want 2 (the lost answer, then its replay)", n)
+		}
+		_, purchases, _ := g.snapshot()
+		if len(purchases) != 2 || purchases[g.startedTx("tip-tx_1")].Total != 200 {
+			t.Errorf("purchases %+v, want the order and one tip", purchases)
+		}
+		if st := h.a.Stats(); st.TipsRequested != 1 || st.Failures != 0 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+
+	t.Run("mandate before the answer", func(t *testing.T) {
+		g := newFakeGateway(t, apiKey)
+		h := start(t, g, refagent.Config{})
+		m := order(t, h, "tx_1", "mnd_1")
+		hold := make(chan struct{})
+		g.mu.Lock()
+		g.hold = hold
+		g.mu.Unlock()
+		if err := h.a.OnMandate(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+		var tipTx string
+		eventually(t, "the tip's request", func() bool { tipTx = g.startedTx("tip-tx_1"); return tipTx != "" })
+		tm := h.issue("mnd_2", tipTx, "earshot-coffee", "USD", 200)
+		tm.Kind, tm.Conditions, tm.Items = wire.KindTip, &wire.Conditions{Parent: "tx_1"},
+			[]wire.Item{{SKU: "tip", Name: "Tip", Qty: 1, UnitAmount: 200}}
+		h.mandate(t, tm) // the order's job still waits for the answer
+		if got := g.redeemedAmount("redeem-mnd_2"); got != 200 {
+			t.Errorf("tip redeemed %d before its request was answered", got)
+		}
+		close(hold)
+		h.wait(t, 1)
+		// The answer then names the tx already redeemed: the mandate handed over
+		// again is a replay, not a second payment.
+		h.mandate(t, tm)
+		if st := h.a.Stats(); st.TipsRequested != 1 || st.Redemptions != 2 || st.Failures != 0 {
+			t.Errorf("stats %+v", st)
+		}
+		calls, _, _ := g.snapshot()
+		if red := callsTo(calls, "/v1/redemptions"); len(red) != 3 || red[2].status != http.StatusOK {
+			t.Errorf("redemptions %+v, want the order, the tip and the tip's replay", red)
+		}
+	})
+
+	t.Run("request failed", func(t *testing.T) {
+		g := newFakeGateway(t, apiKey)
+		h := start(t, g, refagent.Config{Retries: 1})
+		m := order(t, h, "tx_1", "mnd_1")
+		g.failNext("/v1/purchase-requests", 2)
+		h.mandate(t, m)
+		if st := h.a.Stats(); st.TipsRequested != 0 || st.Failures != 1 || st.Redemptions != 1 {
+			t.Errorf("stats %+v", st)
+		}
+		h.mandate(t, m) // handed over again: the tip is asked for again, with the same key
+		h.mandate(t, m) // and again: answered already, nothing to ask
+		if n := tipKeys(g, "tip-tx_1"); n != 3 {
+			t.Errorf("%d tip requests, want 2 failed and 1 answered", n)
+		}
+		if st := h.a.Stats(); st.TipsRequested != 1 || st.Redemptions != 1 || g.startedTx("tip-tx_1") == "" {
+			t.Errorf("stats %+v", st)
+		}
+	})
+
+	t.Run("no user", func(t *testing.T) {
+		g := newFakeGateway(t, apiKey)
+		h := start(t, g, refagent.Config{})
+		if err := h.a.OnIntent(t.Context(), agent.Intent{Tx: "tx_1", Device: "dev_1", Text: "a latte and add a one dollar tip"}); err != nil {
+			t.Fatal(err)
+		}
+		h.wait(t, 1)
+		m := h.issue("mnd_1", "tx_1", "earshot-coffee", "USD", 500)
+		m.User = ""
+		h.mandate(t, m)
+		if st := h.a.Stats(); st.TipsRequested != 0 || st.Failures != 1 || st.Redemptions != 1 {
+			t.Errorf("stats %+v", st)
+		}
+		if n := tipKeys(g, "tip-tx_1"); n != 0 {
+			t.Errorf("%d tip requests without a user", n)
+		}
+	})
 }
 
 func TestNewKindsConfig(t *testing.T) {

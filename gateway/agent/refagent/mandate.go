@@ -24,8 +24,10 @@ func (a *Agent) handleMandate(ctx context.Context, m agent.Mandate) {
 	p, ok := a.lookup(m.Tx)
 	if !ok {
 		// The agent restarted since it proposed (the gateway hands unfinished mandates
-		// back after its own restart). The mandate carries the terms the user approved;
-		// as the merchant, redeem them if they are ours.
+		// back after its own restart), or the mandate of a tip it started came before
+		// the gateway's answer naming the tip's tx (a tip inside the order's tip cap
+		// is mandated at once). The mandate carries the terms the user approved; as
+		// the merchant, redeem them if they are ours.
 		p, ok = a.recall(m)
 	}
 	var refuse string
@@ -63,7 +65,8 @@ func (a *Agent) handleMandate(ctx context.Context, m agent.Mandate) {
 
 // redeemOnce redeems exactly the proposed total, with Idempotency-Key
 // redeem-<mandate id>. A paid one-off order becomes its device's last order, and a
-// tip said with it is requested.
+// tip said with it is requested, once: a mandate handed over again asks for it only
+// if the gateway never answered the first request (requestTip).
 func (a *Agent) redeemOnce(ctx context.Context, log *slog.Logger, m agent.Mandate, p proposal) {
 	body := redeemRequest{Mandate: m.Token, Amount: p.total, Currency: p.currency, Payee: p.payee}
 	r, status, err := a.redeem(ctx, body, "redeem-"+m.ID)
@@ -73,12 +76,14 @@ func (a *Agent) redeemOnce(ctx context.Context, log *slog.Logger, m agent.Mandat
 	}
 	first := a.markRedeemed(m.Tx, m.ID)
 	log.Info("redeemed", "kind", string(p.kind), "redemption", r.Redemption, "replay", status == http.StatusOK)
-	if !first {
-		return
+	if first {
+		a.stats.redemptions.Add(1)
+		a.paid(p)
 	}
-	a.stats.redemptions.Add(1)
-	a.paid(p)
-	if p.tip > 0 {
+	if p.kind == wire.KindOneOff && p.tip > 0 {
+		if p.user == "" {
+			p.user = m.User
+		}
 		a.requestTip(ctx, log, p)
 	}
 }

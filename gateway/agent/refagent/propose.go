@@ -46,7 +46,7 @@ func (a *Agent) handleIntent(ctx context.Context, in agent.Intent) {
 		a.reject(ctx, log, in.Tx, err)
 		return
 	}
-	p.device = in.Device
+	p.device, p.user = in.Device, in.User
 	a.propose(ctx, log, pr, &p)
 }
 
@@ -147,23 +147,79 @@ func (a *Agent) tipProposal(tx string, last lastOrder, tip wire.Amount) (purchas
 	return pr, p, nil
 }
 
-// requestTip asks for the tip said with a one-off order, now that it is paid. The tip
-// has a transaction of its own, named after the order's: "<tx>-tip".
+// requestTip asks for the tip said with the one-off order, now that it is paid. The
+// tip is a purchase the agent starts itself: no tx, the order's user and device, and
+// Idempotency-Key tip-<order tx>; the gateway picks the tip's tx and answers it, and
+// the tip's proposal is remembered under that tx for its mandate. Called again for
+// the same order (its mandate handed over again) it does nothing once the gateway
+// has answered; before that the same key makes the gateway replay its first answer,
+// so the user is never tipped twice.
 func (a *Agent) requestTip(ctx context.Context, log *slog.Logger, order proposal) {
-	tx := order.tx + "-tip"
-	if checkEventID("tip.tx", tx) != nil {
-		a.stats.failures.Add(1)
-		log.Warn("tip not requested: the order's tx is too long to name the tip's")
+	if tx, asked := a.tipAsked(order.tx); asked {
+		log.Info("tip already requested", "tip_tx", tx)
 		return
 	}
-	pr, p, err := a.tipProposal(tx, lastOrder{tx: order.tx, payee: order.payee, currency: order.currency}, order.tip)
+	if order.user == "" {
+		a.stats.failures.Add(1)
+		log.Warn("tip not requested: the order's user is not known")
+		return
+	}
+	pr, p, err := a.tipProposal("", lastOrder{tx: order.tx, payee: order.payee, currency: order.currency}, order.tip)
 	if err != nil {
 		a.stats.failures.Add(1)
 		log.Warn("tip not requested", "err", err)
 		return
 	}
-	p.device = order.device
-	a.propose(ctx, log.With("tip_tx", tx), pr, &p)
+	pr.User, pr.Device = order.user, order.device
+	resp, err := a.api.StartPurchase(ctx, pr, tipKey(order.tx))
+	if err == nil {
+		err = checkEventID("tip.tx", resp.Tx)
+	}
+	if err != nil {
+		a.stats.failures.Add(1)
+		log.Warn("tip request failed", "err", err)
+		return
+	}
+	p.tx, p.device, p.user = resp.Tx, order.device, order.user
+	a.remember(&p)
+	log = log.With("tip_tx", resp.Tx)
+	if !a.tipAnswered(order.tx, resp.Tx) {
+		log.Info("tip already requested", "state", resp.State)
+		return
+	}
+	a.stats.proposals.Add(1)
+	a.stats.tips.Add(1)
+	log.Info("tip requested", "merchant", pr.Merchant.ID, "amount", int64(pr.Total), "state", resp.State)
+}
+
+// tipKey is the Idempotency-Key of the tip said with the order tx.
+func tipKey(orderTx string) string { return "tip-" + orderTx }
+
+// tipAsked returns the tip's tx when the gateway has answered the request of the tip
+// said with the order tx.
+func (a *Agent) tipAsked(orderTx string) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if o, ok := a.props.get(orderTx); ok && o.tipTx != "" {
+		return o.tipTx, true
+	}
+	return "", false
+}
+
+// tipAnswered records the tip's tx with its order, and reports whether it is the
+// first answer recorded (the order forgotten meanwhile counts as first).
+func (a *Agent) tipAnswered(orderTx, tipTx string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	o, ok := a.props.get(orderTx)
+	if !ok {
+		return true
+	}
+	if o.tipTx != "" {
+		return false
+	}
+	o.tipTx = tipTx
+	return true
 }
 
 // propose remembers the proposal and sends its purchase request.

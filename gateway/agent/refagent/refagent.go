@@ -176,12 +176,14 @@ type job struct {
 type proposal struct {
 	tx         string
 	device     string // "" when recalled from a mandate
+	user       string // the user who asked; from the mandate when recalled
 	kind       wire.Kind
 	payee      string
 	currency   string
 	total      wire.Amount // for a price target its cap, for a subscription one payment
 	items      []wire.Item
 	tip        wire.Amount // a one-off order's tip, requested once it is paid
+	tipTx      string      // the tip's tx, once the gateway answered its request
 	redeemedBy string      // the mandate id once redeemed
 }
 
@@ -198,7 +200,7 @@ func (a *Agent) recall(m agent.Mandate) (proposal, bool) {
 	if !ok || mer.Currency != m.Currency {
 		return proposal{}, false
 	}
-	p := proposal{tx: m.Tx, kind: kindOf(m), payee: m.Payee, currency: m.Currency, total: m.AmountCap, items: m.Items}
+	p := proposal{tx: m.Tx, user: m.User, kind: kindOf(m), payee: m.Payee, currency: m.Currency, total: m.AmountCap, items: m.Items}
 	a.remember(&p)
 	return p, true
 }
@@ -460,14 +462,17 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-// remember records a proposal, keeping whether tx was already redeemed, and forgets
-// the oldest beyond MaxTracked.
+// remember records a proposal, keeping whether tx was already redeemed and its tip
+// requested, and forgets the oldest beyond MaxTracked.
 func (a *Agent) remember(p *proposal) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if old, ok := a.props.get(p.tx); ok &&
 		old.payee == p.payee && old.currency == p.currency && old.total == p.total && old.kind == p.kind {
 		p.redeemedBy = old.redeemedBy
+		if p.tip == old.tip {
+			p.tipTx = old.tipTx
+		}
 	}
 	a.props.put(p.tx, p)
 }
