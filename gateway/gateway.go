@@ -159,6 +159,7 @@ type Server struct {
 	agent      Agent
 	// hooks delivers external agents' events to their webhooks; it runs under
 	// hooksStop and has stopped when hooksDone is closed.
+	api       *api.API
 	hooks     *webhook.Dispatcher
 	hooksStop context.CancelFunc
 	hooksDone chan struct{}
@@ -286,6 +287,7 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
+	s.api = a
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	promReg.MustRegister(metrics.Collectors()...)
@@ -387,6 +389,9 @@ func webhookEndpoints(reg *registry.Registry) func(context.Context) ([]webhook.E
 		return eps, nil
 	}
 }
+
+// API is the gateway's HTTP API (its routes are what /openapi.json describes).
+func (s *Server) API() *api.API { return s.api }
 
 // Addr is the address the gateway listens on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }

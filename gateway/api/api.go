@@ -441,7 +441,13 @@ func (a *API) getTx(w http.ResponseWriter, r *http.Request, ag registry.Agent) {
 		if st := q.Get("state"); st != "" {
 			seen = wire.TxState(st)
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), time.Duration(secs)*time.Second)
+		wait := time.Duration(secs) * time.Second
+		// The server's write timeout is for ordinary requests; this one may wait longer.
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 10*time.Second)); err != nil {
+			problem.Write(w, http.StatusInternalServerError, "internal", "waiting is not supported here")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
 		if t, err = a.cfg.Core.WaitTx(ctx, ag.ID, t.ID, seen); err != nil {
 			a.fail(w, r, err)

@@ -125,7 +125,7 @@ func (t *Tx) mandate() agent.Mandate {
 	terms := t.terms()
 	return agent.Mandate{
 		Tx: t.ID, ID: t.Mandate, Token: t.MandateToken, User: t.User, Payee: terms.Merchant.ID,
-		AmountCap: terms.Total, Currency: terms.Currency, ExpiresAt: time.Unix(t.MandateExp, 0),
+		AmountCap: terms.Total, Currency: terms.Currency, ExpiresAt: time.Unix(t.MandateExp, 0).UTC(),
 		Kind: terms.Kind, Conditions: terms.Conditions, Items: terms.Items,
 	}
 }
