@@ -81,10 +81,14 @@ func (a *API) rotateAgentKey(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) setWebhook(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		URL          string `json:"url"`
-		RotateSecret bool   `json:"rotate_secret"`
+		URL          *string `json:"url"`
+		RotateSecret bool    `json:"rotate_secret"`
 	}
 	if !decode(w, r, &req) {
+		return
+	}
+	if req.URL == nil {
+		problem.Write(w, http.StatusBadRequest, "bad_request", `"url" is required ("" removes the webhook)`)
 		return
 	}
 	before, err := a.cfg.Registry.AgentByID(r.Context(), r.PathValue("id"))
@@ -92,7 +96,7 @@ func (a *API) setWebhook(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	ag, err := a.cfg.Registry.SetWebhook(r.Context(), before.ID, req.URL, req.RotateSecret)
+	ag, err := a.cfg.Registry.SetWebhook(r.Context(), before.ID, *req.URL, req.RotateSecret)
 	if err != nil {
 		a.fail(w, r, err)
 		return

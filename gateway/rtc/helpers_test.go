@@ -76,6 +76,9 @@ func newRig(t testing.TB, cfg rtc.Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := core.Start(t.Context()); err != nil { // hands intents to the agent
+		t.Fatal(err)
+	}
 	quiet := slog.New(slog.DiscardHandler)
 	vs, err := voice.New(voice.Config{Core: core, Speaker: tone{}, Logger: quiet})
 	if err != nil {

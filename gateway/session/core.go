@@ -172,8 +172,9 @@ func New(cfg Config) (*Core, error) {
 // Ledger returns the mandate ledger the core records into.
 func (c *Core) Ledger() *authz.Ledger { return c.ledger }
 
-// Start recovers after a restart: it re-arms expiry for open prompts and hands
-// unfinished intents and mandates back to the agent.
+// Start recovers after a restart (it re-arms expiry for open prompts) and starts the
+// core's goroutines: settlement, and the pump that hands the embedded agent its events
+// from its durable log — a core that was not started never calls its agent.
 func (c *Core) Start(ctx context.Context) error {
 	var open []*Tx
 	err := c.cfg.Store.View(ctx, func(txn kv.Txn) error {

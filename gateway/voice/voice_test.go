@@ -103,6 +103,9 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(core.Close)
+	if err := core.Start(t.Context()); err != nil { // hands intents to the agent
+		t.Fatal(err)
+	}
 	g, err := grammar.Build(grammar.Source{Items: []grammar.Item{{SKU: "latte-oat", Name: "Oat latte", Aliases: []string{"oat latte"}, Currency: "USD"}}})
 	if err != nil {
 		t.Fatal(err)
