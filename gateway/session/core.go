@@ -192,11 +192,17 @@ func (c *Core) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("session: recover: %w", err)
 	}
-	// Intents, mandates and cancellations not yet taken by the agent are still in its
-	// event log; the pump and the webhooks resume from it.
+	// Events not yet taken by an agent are still in its log; the pump and the webhooks
+	// resume from it. The embedded agent keeps what it took in memory, so it is handed
+	// its unfinished work again (redo): the intents it has not answered, the mandates
+	// it has not redeemed, the cancellations it has not decided.
+	var redo []*Tx
 	for _, t := range open {
-		if t.State == wire.TxPrompted {
+		switch {
+		case t.State == wire.TxPrompted:
 			c.armExpiry(t.ID, time.UnixMilli(t.Challenge.Terms.ExpiresAt))
+		case t.Agent == c.cfg.Agent.ID() && (t.State == wire.TxReceived || t.State == wire.TxMandated || t.State == wire.TxCancelling):
+			redo = append(redo, t)
 		}
 	}
 	if len(open) > 0 {
@@ -209,7 +215,7 @@ func (c *Core) Start(ctx context.Context) error {
 	}
 	c.wg.Add(2)
 	go c.settleLoop()
-	go c.pump()
+	go c.pump(redo)
 	return nil
 }
 

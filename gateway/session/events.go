@@ -221,11 +221,22 @@ func (b *broadcast) fire() {
 
 // pump hands the embedded agent its events in order, from the durable log: it
 // retries an event the agent refuses (its queue is full) with backoff, for as long as
-// the core runs, and acknowledges what was taken. After a restart it resumes after the
-// last acknowledged event, so delivery is at least once.
-func (c *Core) pump() {
+// the core runs, and acknowledges what was taken. After a restart it first hands over
+// the unfinished work of redo (the agent took it, but keeps it only in memory), then
+// resumes after the last acknowledged event: delivery is at least once.
+func (c *Core) pump(redo []*Tx) {
 	defer c.wg.Done()
 	id := c.cfg.Agent.ID()
+	for _, t := range redo {
+		ev, err := t.redoEvent()
+		if err != nil {
+			c.log.Error("agent events: recovering", "tx", t.ID, "err", err)
+			continue
+		}
+		if !c.handOver(ev) {
+			return
+		}
+	}
 	after, err := c.Acked(c.ctx, id)
 	if err != nil {
 		c.log.Error("agent events: reading the cursor", "err", err)
@@ -259,6 +270,20 @@ func (c *Core) pump() {
 		case <-time.After(2 * time.Second): // a safety net; wake-ups are the rule
 		}
 	}
+}
+
+// redoEvent is the event that hands the transaction's unfinished work to its agent
+// again after a restart.
+func (t *Tx) redoEvent() (agent.Event, error) {
+	ev := agent.Event{ID: "redo_" + t.ID, Type: agent.EventTxPrefix + string(t.State), At: t.Updated, Device: t.Device, User: t.User}
+	var data any = t.event()
+	if t.State == wire.TxReceived {
+		ev.Type = agent.EventIntent
+		data = agent.Intent{Tx: t.ID, Device: t.Device, User: t.User, Text: t.Text, At: t.Created}
+	}
+	var err error
+	ev.Data, err = json.Marshal(data)
+	return ev, err
 }
 
 // handOver gives one event to the embedded agent, retrying until it takes it; false
