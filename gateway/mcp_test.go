@@ -249,7 +249,7 @@ func consentOf(t *testing.T, ch <-chan mcpAnswer) esmcp.Consent {
 		t.Fatal("request_purchase did not return")
 	}
 	if a.err != nil || a.res.IsError {
-		t.Fatalf("request_purchase: %v %v", a.err, a.res)
+		t.Fatalf("request_purchase: %v %s", a.err, toolText(a.res))
 	}
 	var c esmcp.Consent
 	b, _ := json.Marshal(a.res.StructuredContent)
@@ -305,7 +305,7 @@ func TestMCPPurchaseTheAgentStarts(t *testing.T) {
 	mc.waitProgress("prompted")
 	select {
 	case a := <-done:
-		t.Fatalf("request_purchase returned before the user decided: %+v", a)
+		t.Fatalf("request_purchase returned before the user decided: %v %s", a.err, toolText(a.res))
 	default:
 	}
 	if err := glasses.Confirm(t.Context(), cr, wire.DecisionApprove, wire.MethodTap); err != nil {
@@ -445,4 +445,18 @@ func TestMCPRefusals(t *testing.T) {
 	// generic check (no JWS at all) stands for the token.
 	weak.noSecrets()
 	mc.noSecrets()
+}
+
+// toolText is a tool result's text content, for failure messages.
+func toolText(res *sdk.CallToolResult) string {
+	if res == nil {
+		return "<no result>"
+	}
+	var b strings.Builder
+	for _, c := range res.Content {
+		if tc, ok := c.(*sdk.TextContent); ok {
+			b.WriteString(tc.Text)
+		}
+	}
+	return b.String()
 }

@@ -443,7 +443,9 @@ func (a *API) getTx(w http.ResponseWriter, r *http.Request, ag registry.Agent) {
 		}
 		wait := time.Duration(secs) * time.Second
 		// The server's write timeout is for ordinary requests; this one may wait longer.
-		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 10*time.Second)); err != nil {
+		// (A writer without deadlines, such as the MCP server's in-process recorder,
+		// needs none.)
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 10*time.Second)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			problem.Write(w, http.StatusInternalServerError, "internal", "waiting is not supported here")
 			return
 		}

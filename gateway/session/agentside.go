@@ -529,7 +529,7 @@ func (c *Core) Redeem(ctx context.Context, r authz.RedeemRequest) (*authz.Redemp
 	switch {
 	case err == nil:
 		c.m.redemption("ok")
-		c.wake.fire()
+		c.staged.fire()
 		if t, err := c.Tx(ctx, red.Tx); err == nil {
 			c.notify(t.Device)
 		}

@@ -108,8 +108,9 @@ type Core struct {
 	cancel context.CancelFunc
 	closed bool
 	wg     sync.WaitGroup
-	// wake tells event readers (the pump, webhooks, streams) that logs may have grown.
-	wake broadcast
+	// staged tells the sequencer that events may have been staged; wake tells event
+	// readers (the pump, webhooks, streams) that logs may have grown.
+	staged, wake broadcast
 }
 
 // New validates cfg and returns a Core.
@@ -213,7 +214,8 @@ func (c *Core) Start(ctx context.Context) error {
 	if c.closed {
 		return ErrClosed
 	}
-	c.wg.Add(2)
+	c.wg.Add(3)
+	go c.sequencer()
 	go c.settleLoop()
 	go c.pump(redo)
 	return nil
@@ -293,7 +295,7 @@ func (c *Core) update(ctx context.Context, fn func(txn kv.Txn, touch func(device
 	if err != nil {
 		return err
 	}
-	c.wake.fire()
+	c.staged.fire()
 	for _, d := range touched {
 		c.notify(d)
 	}

@@ -28,6 +28,9 @@ func (cn *Conn) utterance(ctx context.Context, msgID string, u *wire.Utterance) 
 	if err != nil {
 		return err
 	}
+	if err := c.checkBacklog(ctx, agentID); err != nil {
+		return err
+	}
 	var (
 		t       *Tx
 		created bool
@@ -47,9 +50,7 @@ func (cn *Conn) utterance(ctx context.Context, msgID string, u *wire.Utterance) 
 		if s.LastSeq-s.LastAck >= uint64(c.cfg.MaxUnacked) {
 			return wire.NewError(wire.CodeRateLimited, "too many unacknowledged messages; ack, then retry")
 		}
-		if err := c.checkBacklog(txn, agentID); err != nil {
-			return err
-		}
+
 		now := c.cfg.Now()
 		nt := &Tx{
 			ID: c.randomID("tx_"), Device: cn.dev.ID, User: cn.dev.User, Session: s.Session, Agent: agentID,

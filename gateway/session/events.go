@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/earshot/earshot/authz/kv"
@@ -19,20 +20,26 @@ import (
 	"github.com/earshot/earshot/gateway/registry"
 )
 
-// Each agent has a durable event log, written in the same store transaction as the
-// change it reports, so an agent never hears of a state that was not written and never
-// misses one that was:
+// Each agent has a durable event log. An event is staged in the same store
+// transaction as the change it reports, so an agent never hears of a state that was
+// not written and never misses one that was; the sequencer then moves staged events
+// into the agents' logs, numbering them:
 //
-//	ev/<agent>/<seq, 16 hex digits>  an agent.Event
-//	evseq/<agent>                    the last seq written
-//	evack/<agent>                    the seq through which the agent's push channel (the
-//	                                 embedded agent, or its webhook) has taken the events
+//	evin/<stamp, 16 hex digits>/<agent>  a staged agent.Event (Seq not yet set)
+//	ev/<agent>/<seq, 16 hex digits>      an agent.Event in the agent's log
+//	evseq/<agent>                        the last seq given (written by the sequencer only)
+//	evack/<agent>                        the seq through which the agent's push channel (the
+//	                                     embedded agent, or its webhook) took the events
 //
-// Seqs come from one counter per agent, read and written by the transaction that
-// appends, so they follow commit order: a consumer that reads in seq order sees each
-// device's events in the order they happened. Consumers: the embedded agent's pump
-// (below), webhooks (gateway/webhook), the server-sent events stream and the MCP
-// server (both read without acknowledging).
+// Stamps come from a clock that never repeats or goes back within the process, taken
+// inside the transaction; two transactions that touch the same records conflict, and
+// the later one runs again with a later stamp. The sequencer reads a snapshot, which
+// holds every event committed before any it holds, and numbers them in stamp order: a
+// consumer that reads in seq order sees each device's events in the order they
+// happened. Staging takes no shared key, so transactions of different devices do not
+// conflict over an agent's counter. Consumers: the embedded agent's pump (below),
+// webhooks (gateway/webhook), the server-sent events stream and the MCP server (both
+// read without acknowledging).
 //
 // Events are pruned once taken and an hour old, or after EventRetention in any case.
 
@@ -42,6 +49,8 @@ func evKey(agentID string, seq uint64) []byte {
 }
 func evSeqKey(agentID string) []byte { return []byte("evseq/" + agentID) }
 func evAckKey(agentID string) []byte { return []byte("evack/" + agentID) }
+
+const stagedPrefix = "evin/"
 
 func getUint(txn kv.Txn, key []byte) (uint64, error) {
 	v, err := txn.Get(key)
@@ -60,31 +69,122 @@ func putUint(txn kv.Txn, key []byte, n uint64) error {
 	return txn.Set(key, binary.BigEndian.AppendUint64(nil, n))
 }
 
-// appendEvent adds an event to the agent's log in txn.
-func appendEvent(txn kv.Txn, agentID, typ, device, user string, at time.Time, data any) error {
-	seq, err := getUint(txn, evSeqKey(agentID))
-	if err != nil {
-		return err
+// lastStamp is the last stamp given: stamps are Unix nanoseconds made unique and
+// increasing within the process.
+var lastStamp atomic.Uint64
+
+func stamp() uint64 {
+	for {
+		last, now := lastStamp.Load(), uint64(time.Now().UnixNano())
+		next := max(now, last+1)
+		if lastStamp.CompareAndSwap(last, next) {
+			return next
+		}
 	}
-	seq++
+}
+
+// appendEvent stages an event for the agent's log in txn.
+func appendEvent(txn kv.Txn, agentID, typ, device, user string, at time.Time, data any) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("session: event %s: %w", typ, err)
 	}
+	st := stamp()
 	var nonce [4]byte
-	_, _ = rand.Read(nonce[:]) // crypto/rand does not fail; the nonce only keeps ids unique across wiped stores
+	_, _ = rand.Read(nonce[:]) // crypto/rand does not fail; the nonce keeps ids unique across stores
 	ev := agent.Event{
-		ID: "evt_" + strconv.FormatUint(seq, 10) + "_" + hex.EncodeToString(nonce[:]), Seq: seq, Type: typ,
+		ID: fmt.Sprintf("evt_%016x%s", st, hex.EncodeToString(nonce[:])), Type: typ,
 		At: at.UTC(), Device: device, User: user, Data: raw,
 	}
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return err
 	}
-	if err := txn.Set(evKey(agentID, seq), b); err != nil {
-		return err
+	return txn.Set(fmt.Appendf(nil, "%s%016x/%s", stagedPrefix, st, agentID), b)
+}
+
+// sequencer numbers staged events into the agents' logs whenever transactions commit
+// (and every second, as a safety net), then wakes the logs' readers.
+func (c *Core) sequencer() {
+	defer c.wg.Done()
+	for {
+		staged := c.staged.wait()
+		n, err := c.sequence(c.ctx, 512)
+		switch {
+		case err != nil && c.ctx.Err() == nil:
+			c.log.Error("agent events: sequencing", "err", err)
+		case n > 0:
+			c.wake.fire()
+			continue // there may be more
+		}
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-staged:
+		case <-time.After(time.Second):
+		}
 	}
-	return putUint(txn, evSeqKey(agentID), seq)
+}
+
+// sequence moves up to limit staged events, oldest stamp first, into their agents'
+// logs in one transaction, and reports how many it moved.
+func (c *Core) sequence(ctx context.Context, limit int) (int, error) {
+	n := 0
+	err := c.cfg.Store.Update(ctx, func(txn kv.Txn) error {
+		n = 0
+		type staged struct {
+			key   []byte
+			agent string
+			ev    agent.Event
+		}
+		var batch []staged
+		err := txn.Scan([]byte(stagedPrefix), func(k, v []byte) (bool, error) {
+			rest := strings.TrimPrefix(string(k), stagedPrefix)
+			_, agentID, ok := strings.Cut(rest, "/")
+			if !ok || agentID == "" {
+				return false, fmt.Errorf("session: staged event key %q", k)
+			}
+			var ev agent.Event
+			if err := json.Unmarshal(v, &ev); err != nil {
+				return false, fmt.Errorf("session: staged event %q: %w", k, err)
+			}
+			batch = append(batch, staged{append([]byte(nil), k...), agentID, ev})
+			return len(batch) < limit, nil
+		})
+		if err != nil {
+			return err
+		}
+		seqs := map[string]uint64{}
+		for _, s := range batch {
+			seq, ok := seqs[s.agent]
+			if !ok {
+				if seq, err = getUint(txn, evSeqKey(s.agent)); err != nil {
+					return err
+				}
+			}
+			seq++
+			seqs[s.agent] = seq
+			s.ev.Seq = seq
+			b, err := json.Marshal(s.ev)
+			if err != nil {
+				return err
+			}
+			if err := txn.Set(evKey(s.agent, seq), b); err != nil {
+				return err
+			}
+			if err := txn.Delete(s.key); err != nil {
+				return err
+			}
+		}
+		for agentID, seq := range seqs {
+			if err := putUint(txn, evSeqKey(agentID), seq); err != nil {
+				return err
+			}
+		}
+		n = len(batch)
+		return nil
+	})
+	return n, err
 }
 
 // tellAgent appends the event that reports t's new state to its agent's log: the
@@ -345,13 +445,17 @@ func (c *Core) route(ctx context.Context, user string) (string, error) {
 
 // checkBacklog refuses a new intent while the agent has MaxAgentBacklog events it has
 // not taken: the agent is down or slow, and the device is told to retry later rather
-// than piling up purchases nobody will answer.
-func (c *Core) checkBacklog(txn kv.Txn, agentID string) error {
-	seq, err := getUint(txn, evSeqKey(agentID))
-	if err != nil {
+// than piling up purchases nobody will answer. It reads outside the utterance's
+// transaction (the counters change all the time; an estimate is enough).
+func (c *Core) checkBacklog(ctx context.Context, agentID string) error {
+	var seq, ack uint64
+	err := c.cfg.Store.View(ctx, func(txn kv.Txn) (err error) {
+		if seq, err = getUint(txn, evSeqKey(agentID)); err != nil {
+			return err
+		}
+		ack, err = getUint(txn, evAckKey(agentID))
 		return err
-	}
-	ack, err := getUint(txn, evAckKey(agentID))
+	})
 	if err != nil {
 		return err
 	}

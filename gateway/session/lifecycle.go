@@ -138,7 +138,7 @@ func (c *Core) afterLedger(e *authz.Entry) {
 	if e == nil {
 		return
 	}
-	c.wake.fire()
+	c.staged.fire()
 	c.notify(e.Claims.Device)
 	switch e.State {
 	case authz.StateCancelling:

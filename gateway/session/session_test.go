@@ -470,15 +470,32 @@ func TestUtteranceRules(t *testing.T) {
 		first := body[wire.TxResult](t, only(t, ft.take(t), wire.TypeTxResult))
 		r.send(cn, "dup", &wire.Utterance{Text: "a large americano", PTT: true})
 		second := body[wire.TxResult](t, only(t, ft.take(t), wire.TypeTxResult))
-		// The intent is written to the agent's log with the transaction: count it there.
-		evs, err := r.core.Events(t.Context(), r.agent.ID(), 0, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
+		// The intent is staged with the transaction; an utterance after the repeat is
+		// logged after anything the repeat staged: once it is in the log, count.
+		r.send(cn, "after-dup", &wire.Utterance{Text: "an espresso", PTT: true})
+		marker := body[wire.TxResult](t, only(t, ft.take(t), wire.TypeTxResult))
 		intents := 0
-		for _, ev := range evs {
-			if ev.Type == agent.EventIntent && strings.Contains(string(ev.Data), first.Tx) {
-				intents++
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			evs, err := r.core.Events(t.Context(), r.agent.ID(), 0, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			intents = 0
+			logged := false
+			for _, ev := range evs {
+				if ev.Type != agent.EventIntent {
+					continue
+				}
+				if strings.Contains(string(ev.Data), first.Tx) {
+					intents++
+				}
+				logged = logged || strings.Contains(string(ev.Data), marker.Tx)
+			}
+			if logged {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the intents never reached the log")
 			}
 		}
 		if first.Tx != second.Tx || intents != 1 {
