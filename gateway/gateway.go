@@ -244,7 +244,8 @@ func (s *Server) build() error {
 	if s.agent, cat, err = s.newAgent(apiKey); err != nil {
 		return err
 	}
-	if _, err := reg.EnsureAgent(ctx, s.agent.ID(), "embedded "+s.agent.ID(), apiKey); err != nil {
+	// "Earshot" is the name users see on the embedded agent's notices.
+	if _, err := reg.EnsureAgent(ctx, s.agent.ID(), "Earshot", apiKey); err != nil {
 		return err
 	}
 	trail, err := audit.New(s.db, audit.Config{Signer: keys})

@@ -28,8 +28,8 @@ func (cn *Conn) utterance(ctx context.Context, msgID string, u *wire.Utterance) 
 	if err != nil {
 		return err
 	}
-	if err := c.checkBacklog(ctx, agentID); err != nil {
-		return err
+	if err := c.checkBacklog(ctx, agentID); err != nil && !c.uttered(ctx, cn.dev.ID, msgID) {
+		return err // a repeated utterance is still told where its transaction stands
 	}
 	var (
 		t       *Tx

@@ -466,6 +466,15 @@ func (c *Core) checkBacklog(ctx context.Context, agentID string) error {
 	return nil
 }
 
+// uttered reports whether the device's utterance msgID already opened a transaction.
+func (c *Core) uttered(ctx context.Context, device, msgID string) bool {
+	err := c.cfg.Store.View(ctx, func(txn kv.Txn) error {
+		_, err := txn.Get(uttKey(device, msgID))
+		return err
+	})
+	return err == nil
+}
+
 // EventRetention is how long events stay in an agent's log when nothing takes them.
 const EventRetention = 7 * 24 * time.Hour
 
