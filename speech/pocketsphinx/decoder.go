@@ -8,9 +8,48 @@ package pocketsphinx
 #include <string.h>
 #include <pocketsphinx.h>
 #include <sphinxbase/err.h>
+#include <sphinxbase/fe.h>
+#include <sphinxbase/ckd_alloc.h>
 
 static cmd_ln_t *ep_parse(int argc, char **argv) {
 	return cmd_ln_parse_r(NULL, ps_args(), argc, argv, TRUE);
+}
+
+// ep_fe makes a front end from the decoder's arguments (with their own -warp_params)
+// and the model's feat.params, in the order ps_init reads them.
+static fe_t *ep_fe(int argc, char **argv, const char *featparams) {
+	cmd_ln_t *c = cmd_ln_parse_r(NULL, ps_args(), argc, argv, TRUE);
+	if (c == NULL) {
+		return NULL;
+	}
+	if (cmd_ln_parse_file_r(c, ps_args(), featparams, FALSE) == NULL) {
+		return NULL;
+	}
+	fe_t *fe = fe_init_auto_r(c);
+	cmd_ln_free_r(c);
+	return fe;
+}
+
+// ep_process_fe runs a whole utterance through fe and feeds its cepstra to the decoder,
+// as ps_process_raw does with the decoder's own front end in full-utterance mode.
+static int ep_process_fe(ps_decoder_t *ps, fe_t *fe, const int16 *pcm, size_t n) {
+	int32 nfr = 0, tail = 0;
+	size_t left = n;
+	const int16 *p = pcm;
+	if (fe_process_frames(fe, NULL, &left, NULL, &nfr, NULL) < 0) {
+		return -1;
+	}
+	mfcc_t **cep = (mfcc_t **)ckd_calloc_2d(nfr + 1, fe_get_output_size(fe), sizeof(mfcc_t));
+	fe_start_utt(fe);
+	left = n;
+	if (fe_process_frames(fe, &p, &left, cep, &nfr, NULL) < 0) {
+		ckd_free_2d(cep);
+		return -1;
+	}
+	fe_end_utt(fe, cep[nfr], &tail);
+	int rv = ps_process_cep(ps, cep, nfr + tail, FALSE, TRUE);
+	ckd_free_2d(cep);
+	return rv;
 }
 
 static void ep_quiet(void) { err_set_logfp(NULL); }
@@ -22,8 +61,10 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +72,12 @@ import (
 )
 
 var quietOnce sync.Once
+
+// frontMu serialises the making of front ends: sphinxbase keeps the frequency warp's
+// parameters in static variables, read while a front end builds its filter bank. Every
+// front end is given its warp explicitly (NeutralWarp included), so none inherits the
+// previous one's.
+var frontMu sync.Mutex
 
 // Available reports whether the package was built with the pocketsphinx tag.
 func Available() bool { return true }
@@ -41,6 +88,7 @@ type Decoder struct {
 	ps       *C.ps_decoder_t
 	config   *C.cmd_ln_t
 	searches map[string]bool
+	fronts   map[float64]*C.fe_t // by warp; the decoder's own front end is NeutralWarp
 }
 
 // NewDecoder loads the acoustic model, the (pruned) dictionary, the grammars and the
@@ -72,25 +120,34 @@ func NewDecoder(cfg Config) (*Decoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	cargs := make([]*C.char, len(args))
-	for i, a := range args {
-		cargs[i] = C.CString(a)
-	}
-	defer func() {
-		for _, c := range cargs {
-			C.free(unsafe.Pointer(c))
+	for _, w := range cfg.Warps {
+		if !(w > 0.5 && w < 2) {
+			return nil, fmt.Errorf("%w: warp %v outside (0.5, 2)", ErrInit, w)
 		}
-	}()
+	}
+	cargs := cStrings(append(args, "-warp_type", "inverse_linear", "-warp_params", warpParam(NeutralWarp)))
+	defer freeStrings(cargs)
 	config := C.ep_parse(C.int(len(cargs)), &cargs[0])
 	if config == nil {
 		return nil, fmt.Errorf("%w: bad arguments %q", ErrInit, args[1:])
 	}
+	frontMu.Lock()
 	ps := C.ps_init(config)
+	frontMu.Unlock()
 	if ps == nil {
 		C.cmd_ln_free_r(config)
 		return nil, fmt.Errorf("%w: ps_init (model %s, dict %s)", ErrInit, cfg.ModelDir, cfg.Dict)
 	}
-	d := &Decoder{ps: ps, config: config, searches: map[string]bool{}}
+	d := &Decoder{ps: ps, config: config, searches: map[string]bool{}, fronts: map[float64]*C.fe_t{}}
+	for _, w := range cfg.Warps {
+		if w == NeutralWarp || d.fronts[w] != nil {
+			continue
+		}
+		if err := d.addFront(args, cfg.ModelDir, w); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	names := make([]string, 0, len(cfg.Grammars))
 	for name := range cfg.Grammars {
 		names = append(names, name)
@@ -108,6 +165,50 @@ func NewDecoder(cfg Config) (*Decoder, error) {
 	}
 	runtime.SetFinalizer(d, (*Decoder).Close)
 	return d, nil
+}
+
+// addFront makes the front end of one warp.
+func (d *Decoder) addFront(args []string, modelDir string, warp float64) error {
+	cargs := cStrings(append(args, "-warp_type", "inverse_linear", "-warp_params", warpParam(warp)))
+	defer freeStrings(cargs)
+	cfp := C.CString(filepath.Join(modelDir, "feat.params"))
+	defer C.free(unsafe.Pointer(cfp))
+	frontMu.Lock()
+	fe := C.ep_fe(C.int(len(cargs)), &cargs[0], cfp)
+	frontMu.Unlock()
+	if fe == nil {
+		return fmt.Errorf("%w: front end of warp %v", ErrInit, warp)
+	}
+	d.fronts[warp] = fe
+	return nil
+}
+
+func warpParam(w float64) string { return strconv.FormatFloat(w, 'f', -1, 64) }
+
+func cStrings(ss []string) []*C.char {
+	out := make([]*C.char, len(ss))
+	for i, s := range ss {
+		out[i] = C.CString(s)
+	}
+	return out
+}
+
+func freeStrings(cs []*C.char) {
+	for _, c := range cs {
+		C.free(unsafe.Pointer(c))
+	}
+}
+
+// Warps lists the decoder's frequency warps, NeutralWarp first.
+func (d *Decoder) Warps() []float64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := []float64{NeutralWarp}
+	for w := range d.fronts {
+		out = append(out, w)
+	}
+	sort.Float64s(out[1:])
+	return out
 }
 
 func (d *Decoder) addJSGF(name, jsgf string) error {
@@ -156,6 +257,11 @@ func (d *Decoder) Searches() []string {
 
 // Decode runs one whole utterance (16 kHz mono) through the named search.
 func (d *Decoder) Decode(search string, pcm []int16) (Hyp, error) {
+	return d.DecodeWarp(search, NeutralWarp, pcm)
+}
+
+// DecodeWarp is Decode through the front end of one of Config.Warps (or NeutralWarp).
+func (d *Decoder) DecodeWarp(search string, warp float64, pcm []int16) (Hyp, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.ps == nil {
@@ -163,6 +269,10 @@ func (d *Decoder) Decode(search string, pcm []int16) (Hyp, error) {
 	}
 	if !d.searches[search] {
 		return Hyp{}, fmt.Errorf("%w: %q", ErrSearch, search)
+	}
+	fe := d.fronts[warp]
+	if fe == nil && warp != NeutralWarp {
+		return Hyp{}, fmt.Errorf("%w: %v", ErrWarp, warp)
 	}
 	if len(pcm) > MaxSamples {
 		return Hyp{}, fmt.Errorf("%w: %d samples, max %d", ErrDecode, len(pcm), MaxSamples)
@@ -178,7 +288,14 @@ func (d *Decoder) Decode(search string, pcm []int16) (Hyp, error) {
 	}
 	if len(pcm) > 0 {
 		// Go memory without Go pointers, used only during the call: allowed by cgo.
-		if C.ps_process_raw(d.ps, (*C.int16)(unsafe.Pointer(&pcm[0])), C.size_t(len(pcm)), 0, 1) < 0 {
+		raw := (*C.int16)(unsafe.Pointer(&pcm[0]))
+		var rc C.int
+		if fe != nil {
+			rc = C.ep_process_fe(d.ps, fe, raw, C.size_t(len(pcm)))
+		} else {
+			rc = C.ps_process_raw(d.ps, raw, C.size_t(len(pcm)), 0, 1)
+		}
+		if rc < 0 {
 			C.ps_end_utt(d.ps)
 			return Hyp{}, fmt.Errorf("%w: process", ErrDecode)
 		}
@@ -216,9 +333,12 @@ func (d *Decoder) Close() {
 	if d.ps == nil {
 		return
 	}
+	for _, fe := range d.fronts {
+		C.fe_free(fe)
+	}
 	C.ps_free(d.ps)
 	C.cmd_ln_free_r(d.config)
-	d.ps, d.config = nil, nil
+	d.ps, d.config, d.fronts = nil, nil, nil
 	runtime.SetFinalizer(d, nil)
 }
 
@@ -240,6 +360,9 @@ func arguments(cfg Config, dict string) ([]string, error) {
 		name, val := cfg.Args[i], cfg.Args[i+1]
 		if !strings.HasPrefix(name, "-") {
 			return nil, fmt.Errorf("%w: argument %q does not start with '-'", ErrInit, name)
+		}
+		if strings.HasPrefix(name, "-warp_") {
+			return nil, fmt.Errorf("%w: argument %q: frequency warps are set by Config.Warps", ErrInit, name)
 		}
 		found := false
 		for j := 0; j < len(args); j += 2 {

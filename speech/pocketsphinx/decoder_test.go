@@ -197,3 +197,71 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// TestWarpFrontEnds checks the extra front ends: one whose warp is barely off neutral
+// decodes like the decoder's own (the cepstra go the other way into the decoder, so
+// this checks that path), a real warp changes the scores, and making the front ends
+// leaves the next decoder's own front end unwarped.
+func TestWarpFrontEnds(t *testing.T) {
+	pcm := say(t, "can i get two oat lattes please")
+	mk := func(warps ...float64) *pocketsphinx.Decoder {
+		d, err := pocketsphinx.NewDecoder(pocketsphinx.Config{
+			Words: testWords, Extra: testExtra,
+			Grammars: map[string]string{"command": testJSGF},
+			PhoneLM:  "-", Args: []string{"-allphone_ci", "yes"}, Warps: warps,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(d.Close)
+		return d
+	}
+	plain := mk()
+	want, err := plain.Decode("command", pcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := mk(1.0000001, 1.3)
+	if got := d.Warps(); len(got) != 3 || got[0] != 1 || got[2] != 1.3 {
+		t.Fatalf("Warps() = %v", got)
+	}
+	near, err := d.DecodeWarp("command", 1.0000001, pcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if near.Text != want.Text || near.Frames != want.Frames || abs(near.Acoustic-want.Acoustic) > abs(want.Acoustic)/1000 {
+		t.Errorf("neutral front end through cepstra: %q %d frames acoustic %d; own front end: %q %d frames acoustic %d",
+			near.Text, near.Frames, near.Acoustic, want.Text, want.Frames, want.Acoustic)
+	}
+	warped, err := d.DecodeWarp("command", 1.3, pcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if warped.Acoustic == want.Acoustic {
+		t.Errorf("warp 1.3 scored like no warp (%d)", warped.Acoustic)
+	}
+	// The statics of sphinxbase's warp now hold 1.3: a new decoder must not take it.
+	again, err := mk().Decode("command", pcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Acoustic != want.Acoustic || again.Text != want.Text {
+		t.Errorf("a decoder made after a warped front end: %q acoustic %d, want %q %d", again.Text, again.Acoustic, want.Text, want.Acoustic)
+	}
+	if _, err := d.DecodeWarp("command", 1.1, pcm); !errors.Is(err, pocketsphinx.ErrWarp) {
+		t.Errorf("unknown warp: %v, want ErrWarp", err)
+	}
+	if _, err := pocketsphinx.NewDecoder(pocketsphinx.Config{Warps: []float64{3}}); !errors.Is(err, pocketsphinx.ErrInit) {
+		t.Errorf("warp 3: %v, want ErrInit", err)
+	}
+	if _, err := pocketsphinx.NewDecoder(pocketsphinx.Config{Args: []string{"-warp_params", "1.2"}}); !errors.Is(err, pocketsphinx.ErrInit) {
+		t.Errorf("-warp_params in Args: %v, want ErrInit", err)
+	}
+}
+
+func abs(x int32) int32 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

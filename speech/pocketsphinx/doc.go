@@ -30,6 +30,7 @@ var (
 	ErrSearch = errors.New("pocketsphinx: unknown search")
 	ErrInit   = errors.New("pocketsphinx: init failed")
 	ErrDecode = errors.New("pocketsphinx: decode failed")
+	ErrWarp   = errors.New("pocketsphinx: unknown warp")
 )
 
 // Default model paths (Debian pocketsphinx-en-us).
@@ -70,9 +71,19 @@ type Config struct {
 	// PhoneLM is the phone language model of the all-phone search; default
 	// DefaultPhoneLM; "-" for a flat phone loop.
 	PhoneLM string
-	// Args are extra decoder arguments ("-beam", "1e-60"), applied last.
+	// Args are extra decoder arguments ("-beam", "1e-60"), applied last. The frequency
+	// warp is set by Warps, not here.
 	Args []string
+	// Warps are frequency warps (vocal tract length normalisation) for DecodeWarp, in
+	// (0.5, 2): the decoder gets one extra front end per warp, each scaling the mel
+	// filter bank's frequencies by 1/warp (inverse linear), so that a voice whose
+	// formants sit higher than the model's speakers (warp > 1) is heard as if lower.
+	// The acoustic model is shared; a front end costs a few kilobytes.
+	Warps []float64
 }
+
+// NeutralWarp is the decoder's own front end, no frequency warp.
+const NeutralWarp = 1.0
 
 // Word is one word of a hypothesis.
 type Word struct {
