@@ -47,6 +47,7 @@ func run() error {
 		snrs       = flag.String("snr", "20", "SNRs of the noisy conditions in dB, comma-separated")
 		garbage    = flag.Float64("garbage", 0, "sphinx: garbage weight per phone (0: default)")
 		minScore   = flag.Float64("min-score", 0, "sphinx: least rejection score of a command (0: default)")
+		lmWeight   = flag.Float64("lm-weight", 0, "sphinx: weight of the n-gram disagreement in a command's score (0: default, negative: no n-gram decode)")
 		psArgs     = flag.String("sphinx-args", "", "sphinx: extra decoder arguments (\"-beam 1e-30 ...\")")
 		noReject   = flag.Bool("no-reject", false, "sphinx: accept every hypothesis that parses (to measure the signals)")
 		verbose    = flag.Bool("v", false, "print every wrong or falsely accepted utterance")
@@ -77,6 +78,9 @@ func run() error {
 		}
 		if *minScore != 0 {
 			rej.Command.MinScore = *minScore
+		}
+		if *lmWeight != 0 {
+			rej.Command.LMWeight = max(*lmWeight, 0)
 		}
 		rej.Disabled = *noReject
 		rec, err = asr.NewSphinx(asr.SphinxConfig{Grammar: g, Pool: *workers, Rejection: rej, Args: strings.Fields(*psArgs),

@@ -164,7 +164,7 @@ func TestSphinxConfig(t *testing.T) {
 	}
 }
 
-// BenchmarkRecognize measures one command (grammar decode, phone loop, second pass).
+// BenchmarkRecognize measures one command (grammar decode, phone loop, n-gram decode).
 func BenchmarkRecognize(b *testing.B) {
 	r := newSphinx(b, grammartest.Grammar(b), 1)
 	audio := say(b, "can i get two large oat lattes please", "en-us")
