@@ -47,7 +47,10 @@ func run() error {
 		snrs       = flag.String("snr", "20", "SNRs of the noisy conditions in dB, comma-separated")
 		garbage    = flag.Float64("garbage", 0, "sphinx: garbage weight per phone (0: default)")
 		minScore   = flag.Float64("min-score", 0, "sphinx: least rejection score of a command (0: default)")
+		lmWeight   = flag.Float64("lm-weight", 0, "sphinx: weight of the n-gram disagreement in a command's score (0: default, negative: no n-gram decode)")
 		psArgs     = flag.String("sphinx-args", "", "sphinx: extra decoder arguments (\"-beam 1e-30 ...\")")
+		alone      = flag.Bool("alone", false, "recognise every utterance on its own (default: each voice is one speaker)")
+		warps      = flag.String("warps", "", "sphinx: frequency warps tried, comma-separated (\"1\": none; empty: the default)")
 		noReject   = flag.Bool("no-reject", false, "sphinx: accept every hypothesis that parses (to measure the signals)")
 		verbose    = flag.Bool("v", false, "print every wrong or falsely accepted utterance")
 		dump       = flag.Bool("dump", false, "print every utterance with its signals")
@@ -78,8 +81,17 @@ func run() error {
 		if *minScore != 0 {
 			rej.Command.MinScore = *minScore
 		}
+		if *lmWeight != 0 {
+			rej.Command.LMWeight = max(*lmWeight, 0)
+		}
 		rej.Disabled = *noReject
-		rec, err = asr.NewSphinx(asr.SphinxConfig{Grammar: g, Pool: *workers, Rejection: rej, Args: strings.Fields(*psArgs),
+		var ws []float64
+		if *warps != "" {
+			if ws, err = floats(*warps); err != nil {
+				return fmt.Errorf("-warps: %w", err)
+			}
+		}
+		rec, err = asr.NewSphinx(asr.SphinxConfig{Grammar: g, Pool: *workers, Rejection: rej, Args: strings.Fields(*psArgs), Warps: ws,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	case "openai":
 		rec, err = asr.NewOpenAI(asr.OpenAIConfig{BaseURL: *openaiURL, Model: *model, APIKey: os.Getenv(*openaiKey), Grammar: g})
@@ -91,9 +103,9 @@ func run() error {
 	}
 	defer rec.Close()
 	cfg := eval.Config{Recognizer: rec, Grammar: g, Synth: synth, InGrammar: *n, OutOfGrammar: *oog,
-		Confirm: *confirm, Seed: *seed, Workers: *workers, Voices: strings.Split(*voices, ",")}
+		Confirm: *confirm, Seed: *seed, Workers: *workers, Voices: strings.Split(*voices, ","), Alone: *alone}
 	if cfg.SNRs, err = floats(*snrs); err != nil {
-		return err
+		return fmt.Errorf("-snr: %w", err)
 	}
 	if *verbose {
 		cfg.Log = os.Stdout
@@ -119,7 +131,7 @@ func floats(s string) ([]float64, error) {
 		}
 		x, err := strconv.ParseFloat(f, 64)
 		if err != nil || x <= 0 {
-			return nil, fmt.Errorf("-snr %q: want positive numbers", s)
+			return nil, fmt.Errorf("%q: want positive numbers", s)
 		}
 		out = append(out, x)
 	}

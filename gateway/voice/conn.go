@@ -11,6 +11,7 @@ import (
 	"github.com/earshot/earshot/device/wire"
 	"github.com/earshot/earshot/gateway/registry"
 	"github.com/earshot/earshot/gateway/session"
+	"github.com/earshot/earshot/speech/asr"
 )
 
 // Conn is one device connection with speech. Handle, HandleAudio and HandleOpus are
@@ -22,6 +23,9 @@ type Conn struct {
 	t   Transport
 	dev registry.Device
 	log *slog.Logger
+	// voice is what the recogniser learns about the wearer's voice, for the
+	// connection's lifetime: a new session starts afresh.
+	voice *asr.Speaker
 
 	ctx    context.Context // the connection's lifetime: recognitions and prompt speech
 	cancel context.CancelFunc
@@ -54,7 +58,7 @@ const maxPrompts = 4
 
 func (s *Service) attach(d registry.Device, t Transport) (*Conn, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Conn{svc: s, t: t, dev: d, ctx: ctx, cancel: cancel,
+	c := &Conn{svc: s, t: t, dev: d, ctx: ctx, cancel: cancel, voice: asr.NewSpeaker(),
 		log: s.log.With("device", d.ID, "transport", t.Kind())}
 	sc, err := s.cfg.Core.Attach(d, downlink{c})
 	if err != nil {

@@ -35,7 +35,7 @@ func (c *Conn) recognize(t *turn, start wire.AudioStart, audio []int16) {
 		return
 	}
 	began := time.Now()
-	res, err := c.svc.cfg.Recognizer.Recognize(ctx, asr.Request{Mode: start.Mode, Audio: audio, Lang: start.Lang})
+	res, err := c.svc.cfg.Recognizer.Recognize(ctx, asr.Request{Mode: start.Mode, Audio: audio, Lang: start.Lang, Speaker: c.voice})
 	<-c.svc.slots
 	if err != nil {
 		if errors.Is(err, context.Canceled) && c.ctx.Err() != nil {

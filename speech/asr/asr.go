@@ -37,6 +37,9 @@ type Request struct {
 	Audio []int16         // 16 kHz mono, the endpointed utterance
 	Text  string          // for the Text recogniser: what the device's own ASR heard
 	Lang  string          // BCP 47; "" means "en"
+	// Speaker, when set, carries what was learnt from the same speaker's earlier
+	// utterances (see Speaker); nil for an utterance on its own.
+	Speaker *Speaker
 }
 
 // Result is what was recognised.

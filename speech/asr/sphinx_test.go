@@ -164,7 +164,7 @@ func TestSphinxConfig(t *testing.T) {
 	}
 }
 
-// BenchmarkRecognize measures one command (grammar decode, phone loop, second pass).
+// BenchmarkRecognize measures one command (grammar decode, phone loop, n-gram decode).
 func BenchmarkRecognize(b *testing.B) {
 	r := newSphinx(b, grammartest.Grammar(b), 1)
 	audio := say(b, "can i get two large oat lattes please", "en-us")
@@ -202,4 +202,32 @@ func BenchmarkConcurrentRealtime(b *testing.B) {
 	}
 	audioSec := float64(b.N*perOp*len(audio)) / speech.Rate
 	b.ReportMetric(audioSec/time.Since(start).Seconds(), "streams")
+}
+
+// TestSphinxLearnsTheVoice: a speaker's warp is learnt from their first utterances,
+// the high en-us+f3 voice settling on a compressing warp and the low en-us+m3 voice on
+// none; from then on only that warp is decoded.
+func TestSphinxLearnsTheVoice(t *testing.T) {
+	g := grammartest.Grammar(t)
+	r := newSphinx(t, g, 1).(asr.Analyzer)
+	orders := []string{"buy two oat lattes", "can i get a blueberry muffin", "order three espressos",
+		"i'd like a large cappuccino", "get me two croissants", "buy a flat white"}
+	for _, c := range []struct {
+		voice string
+		high  bool
+	}{{"en-us+f3", true}, {"en-us+m3", false}} {
+		sp := asr.NewSpeaker()
+		for i, text := range orders {
+			_, sig, err := r.Analyze(t.Context(), asr.Request{Mode: wire.ModeCommand, Audio: say(t, text, c.voice), Speaker: sp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == len(orders)-1 && sig.Warp != sp.Warp() {
+				t.Errorf("%s: decoded through %v after settling on %v", c.voice, sig.Warp, sp.Warp())
+			}
+		}
+		if w := sp.Warp(); w == 0 || (w > 1) != c.high {
+			t.Errorf("%s settled on warp %v (0: not settled); want one above 1: %v", c.voice, w, c.high)
+		}
+	}
 }

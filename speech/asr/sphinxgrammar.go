@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -23,6 +25,26 @@ func garbageWords() map[string]string {
 		m[garbagePrefix+strings.ToLower(p)] = p
 	}
 	return m
+}
+
+var jsgfWeight = regexp.MustCompile(`/([0-9.eE+-]+)/`)
+
+// scaleWeights raises every weight of a JSGF grammar to the power lw. PocketSphinx adds
+// the logarithm of a JSGF weight to a path's score as it is, where an n-gram model's
+// log probabilities are multiplied by the language weight (-lw, 6.5): with the
+// grammar's probabilities as they are, the acoustic score alone decided between
+// sentences, and its priors hardly mattered.
+func scaleWeights(jsgf string, lw float64) string {
+	if lw == 1 {
+		return jsgf
+	}
+	return jsgfWeight.ReplaceAllStringFunc(jsgf, func(m string) string {
+		w, err := strconv.ParseFloat(m[1:len(m)-1], 64)
+		if err != nil || w <= 0 {
+			return m
+		}
+		return "/" + strconv.FormatFloat(math.Pow(w, lw), 'g', 4, 64) + "/"
+	})
 }
 
 var publicRule = regexp.MustCompile(`(?m)^(\s*)public\s+<([A-Za-z0-9_.-]+)>`)

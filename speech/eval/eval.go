@@ -58,6 +58,10 @@ type Config struct {
 	Workers int
 	// Log receives one line per wrong or falsely accepted utterance; nil: none.
 	Log io.Writer
+	// Alone recognises every utterance on its own. By default each voice is one
+	// speaker (asr.Speaker), as the wearer of one device is: what the recogniser learns
+	// from a voice's first utterances serves its later ones.
+	Alone bool
 }
 
 // utt is one utterance to generate and recognise.
@@ -111,6 +115,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cfg.Workers = 2
 	}
 	utts := plan(cfg)
+	speakers := map[string]*asr.Speaker{}
+	if !cfg.Alone {
+		for _, v := range cfg.Voices {
+			speakers[v] = asr.NewSpeaker()
+		}
+	}
 	rep := newReport(cfg.Recognizer.Name())
 	results := make(chan Utterance, cfg.Workers)
 	jobs := make(chan utt)
@@ -123,7 +133,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		go func() {
 			defer wg.Done()
 			for u := range jobs {
-				r, err := run(ctx, cfg, u)
+				r, err := run(ctx, cfg, u, speakers[u.voice])
 				if err != nil {
 					errs <- err
 					cancel()
@@ -213,7 +223,7 @@ func condName(set string, snr float64) string {
 }
 
 // run synthesises and recognises one utterance.
-func run(ctx context.Context, cfg Config, u utt) (Utterance, error) {
+func run(ctx context.Context, cfg Config, u utt, sp *asr.Speaker) (Utterance, error) {
 	pcm, err := cfg.Synth.SayWith(ctx, u.text, u.voice, u.speed, 50)
 	if err != nil {
 		return Utterance{}, fmt.Errorf("eval: synthesising %q (%s): %w", u.text, u.voice, err)
@@ -222,7 +232,7 @@ func run(ctx context.Context, cfg Config, u utt) (Utterance, error) {
 	if u.snr != 0 {
 		pcm = speech.MixAtSNR(pcm, speech.PinkNoise(len(pcm), u.seed), u.snr)
 	}
-	req := asr.Request{Mode: u.mode, Audio: pcm, Lang: "en"}
+	req := asr.Request{Mode: u.mode, Audio: pcm, Lang: "en", Speaker: sp}
 	start := time.Now()
 	var res asr.Result
 	var sig asr.Signals

@@ -37,6 +37,9 @@ type node struct {
 	article  bool    // nAlt of "a" and "an": Sample says the one the next word takes
 	weights  []int   // nAlt: Sample's weights of the kids; nil is uniform
 	p        float64 // nOpt, nStar: Sample's chance of saying it (once more); 0 is one half
+	// jsgf, when set, is what the JSGF says instead of this node: a narrower form of
+	// the same sentences (see articleJSGF). Parse and Sample use the node itself.
+	jsgf *node
 }
 
 // opcode is what an action means.
@@ -198,6 +201,9 @@ func emit(n *node) (string, int) {
 	if n.noJSGF {
 		return "", precAtom
 	}
+	if n.jsgf != nil {
+		return emit(n.jsgf)
+	}
 	switch n.kind {
 	case nWord:
 		return n.word, precAtom
@@ -213,19 +219,17 @@ func emit(n *node) (string, int) {
 		if prec == precAlt {
 			s = "(" + s + ")"
 		}
-		if p := n.p; p > 0 && p != 0.5 && p < 1 {
-			return fmt.Sprintf("(/%s/ <NULL> | /%s/ %s)", jsgfWeight(1-p), jsgfWeight(p), s), precAtom
-		}
-		return "[" + s + "]", precAtom
+		return optional(s, n.p, 1), precAtom
 	case nStar:
-		s, p := emit(n.kids[0])
+		// Unrolled to Sample's maxRepeat, so that every repetition costs its chance.
+		s, prec := emit(n.kids[0])
 		if s == "" {
 			return "", precAtom
 		}
-		if p < precAtom {
+		if prec == precAlt {
 			s = "(" + s + ")"
 		}
-		return s + "*", precAtom
+		return optional(s, n.p, maxRepeat), precAtom
 	case nSeq:
 		var parts []string
 		for _, k := range n.kids {
@@ -256,6 +260,10 @@ func emit(n *node) (string, int) {
 			if i < len(n.weights) {
 				wt = float64(max(n.weights[i], 1))
 			}
+			if prec == precAlt && strings.HasPrefix(s, "/") {
+				// A weighted alternative inside another keeps its own weights.
+				s, prec = "("+s+")", precAtom
+			}
 			if j := slices.Index(parts, s); j >= 0 {
 				ws[j] += wt
 				continue
@@ -272,7 +280,7 @@ func emit(n *node) (string, int) {
 				}
 			}
 		}
-		if slices.Min(ws) != slices.Max(ws) {
+		{
 			var sum float64
 			for _, x := range ws {
 				sum += x
@@ -305,6 +313,10 @@ func (r *rules) words(set map[string]bool, parse bool) {
 		if n.noJSGF && !parse {
 			return
 		}
+		if n.jsgf != nil && !parse {
+			walk(n.jsgf)
+			return
+		}
 		if n.kind == nWord {
 			set[n.word] = true
 		}
@@ -315,6 +327,26 @@ func (r *rules) words(set map[string]bool, parse bool) {
 	for _, name := range r.order {
 		walk(r.byName[name])
 	}
+}
+
+// optional writes s said with chance p (0: one half), up to times times in a row, as
+// weighted JSGF: "(/0.7/ <NULL> | /0.3/ s (/0.7/ <NULL> | /0.3/ s))". The decoder adds
+// the logarithm of a weight to a path's score and normalises nothing, so every choice
+// of the grammar carries its probability: a bracketed [s] or an unweighted alternative
+// would cost nothing, and sentences with more optional words would come for free.
+func optional(s string, p float64, times int) string {
+	if p <= 0 || p >= 1 {
+		p = 0.5
+	}
+	out := ""
+	for range times {
+		inner := s
+		if out != "" {
+			inner += " " + out
+		}
+		out = fmt.Sprintf("(/%s/ <NULL> | /%s/ %s)", jsgfWeight(1-p), jsgfWeight(p), inner)
+	}
+	return out
 }
 
 // jsgfWeight formats a JSGF weight.

@@ -167,14 +167,30 @@ func itemRules(r *rules, items []*item) (*node, error) {
 		articles.article = true
 		qtyOne := tag(act{op: opQty, n: 1}, alt(articles, w("one")).weigh(3, 1))
 		var single, plural *node
+		qty1 := []act{{op: opQty, n: 1}}
 		if g.unit == "" {
 			r.add(fmt.Sprintf("more%d", n), more)
 			single = seq(opt(qtyOne).chance(0.6), mods, ref(fmt.Sprintf("one%d", n)))
 			plural = seq(ref("many"), mods, ref(fmt.Sprintf("more%d", n)))
+			// The JSGF: nothing, "one", or the article the next word takes (Sample's
+			// chances: 0.4, 0.6*1/4, 0.6*3/4 shared by the two articles).
+			rest := seq(mods, ref(fmt.Sprintf("one%d", n)))
+			said := alt(rest, seq(tagged(qty1, w("one")), rest)).weigh(40, 15)
+			if a := r.articleJSGF(qty1, rest, 30, 15); a != nil {
+				said.kids, said.weights = append(said.kids, a), append(said.weights, 45)
+			}
+			single.jsgf = said
 		} else {
 			// "a pair of black leggings", "black leggings", "two pairs of socks", "two socks".
 			single = seq(opt(seq(qtyOne, w(g.unit+" of"))).chance(0.7), mods, ref(fmt.Sprintf("one%d", n)))
 			plural = seq(ref("many"), opt(w(PluralWord(g.unit)+" of")).chance(0.7), mods, ref(fmt.Sprintf("one%d", n)))
+			// The JSGF: the article the unit takes ("a pair of", never "an pair of").
+			rest := seq(w(g.unit+" of"), mods, ref(fmt.Sprintf("one%d", n)))
+			said := alt(seq(mods, ref(fmt.Sprintf("one%d", n))), seq(tagged(qty1, w("one")), rest)).weigh(30, 18)
+			if a := r.articleJSGF(qty1, rest, 52, 52); a != nil {
+				said.kids, said.weights = append(said.kids, a), append(said.weights, 52)
+			}
+			single.jsgf = said
 		}
 		body := seq(alt(single, plural))
 		if with != nil {

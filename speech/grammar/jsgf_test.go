@@ -411,8 +411,22 @@ func TestJSGF(t *testing.T) {
 			t.Errorf("only %d of 2000 samples use the JSGF's words alone", inJSGF)
 		}
 	})
+	t.Run("each article before the words that take it", func(t *testing.T) {
+		for _, s := range []string{"a latte", "an oat latte", "an iced latte", "a large oat latte", "an extra shot latte",
+			"a pair of socks", "an espresso", "a decaf espresso", "get me an americano and a croissant"} {
+			if !cmd.accepts("command", strings.Fields(s)) {
+				t.Errorf("JSGF refuses %q", s)
+			}
+		}
+		for _, s := range []string{"a espresso", "an latte", "an pair of socks"} { // typed text stays lenient
+			if in, err := g.Parse(s); err != nil || len(in.Lines) != 1 || in.Lines[0].Qty != 1 {
+				t.Errorf("Parse(%q) = %v, %v", s, in, err)
+			}
+		}
+	})
 	t.Run("near misses are not in the JSGF", func(t *testing.T) {
-		for _, s := range []string{"buy two oat", "one lattes", "latte latte", "a large croissant", "two cappuccinos", "yes"} {
+		for _, s := range []string{"buy two oat", "one lattes", "latte latte", "a large croissant", "two cappuccinos", "yes",
+			"a oat latte", "an latte", "an large latte", "a extra shot latte", "an pair of socks", "a espresso", "an decaf espresso"} {
 			if cmd.accepts("command", strings.Fields(s)) {
 				t.Errorf("JSGF accepts %q", s)
 			}
@@ -454,7 +468,7 @@ func TestJSGFReader(t *testing.T) {
 func TestJSGFWeights(t *testing.T) {
 	g := shipped(t)
 	for _, want := range []string{
-		"(/0.95/ <NULL> | /0.05/ (um | uh))",                                // hesitations are rare
+		"(/0.95/ <NULL> | /0.05/ (/0.5/ um | /0.5/ uh))",                    // hesitations are rare
 		"(/0.85/ <buy> | /0.05/ <status> | /0.05/ <cancel> | /0.05/ <tip>)", // weighted alternatives
 	} {
 		if !strings.Contains(g.CommandJSGF(), want) {

@@ -159,6 +159,17 @@ func NewDecoder(cfg Config) (*Decoder, error) {
 			return nil, err
 		}
 	}
+	names = names[:0]
+	for name := range cfg.LMs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := d.addLM(name, cfg.LMs[name]); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	if err := d.addPhones(cfg.PhoneLM); err != nil {
 		d.Close()
 		return nil, err
@@ -220,6 +231,34 @@ func (d *Decoder) addJSGF(name, jsgf string) error {
 	defer C.free(unsafe.Pointer(cjsgf))
 	if C.ps_set_jsgf_string(d.ps, cname, cjsgf) != 0 {
 		return fmt.Errorf("%w: grammar %q does not load (syntax, or a word missing from the dictionary)", ErrInit, name)
+	}
+	d.searches[name] = true
+	return nil
+}
+
+// addLM loads an ARPA n-gram model through a temporary file (the only way the library
+// reads one).
+func (d *Decoder) addLM(name, arpa string) error {
+	if name == "" || name == PhoneSearch || d.searches[name] {
+		return fmt.Errorf("%w: language model name %q", ErrInit, name)
+	}
+	f, err := os.CreateTemp("", "earshot-lm-*.arpa")
+	if err != nil {
+		return fmt.Errorf("%w: language model %q: %w", ErrInit, name, err)
+	}
+	defer os.Remove(f.Name()) // read by ps_set_lm_file below
+	_, err = f.WriteString(arpa)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%w: language model %q: %w", ErrInit, name, err)
+	}
+	cname, cpath := C.CString(name), C.CString(f.Name())
+	defer C.free(unsafe.Pointer(cname))
+	defer C.free(unsafe.Pointer(cpath))
+	if C.ps_set_lm_file(d.ps, cname, cpath) != 0 {
+		return fmt.Errorf("%w: language model %q does not load (not ARPA text)", ErrInit, name)
 	}
 	d.searches[name] = true
 	return nil

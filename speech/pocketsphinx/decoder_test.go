@@ -265,3 +265,62 @@ func abs(x int32) int32 {
 	}
 	return x
 }
+
+// testARPA is a small bigram model over testWords.
+const testARPA = `\data\
+ngram 1=6
+ngram 2=5
+
+\1-grams:
+-99 <s> -0.3
+-0.7 </s>
+-0.7 buy -0.3
+-0.7 two -0.3
+-0.7 oat -0.3
+-0.7 lattes -0.3
+
+\2-grams:
+-0.1 <s> buy
+-0.1 buy two
+-0.1 two oat
+-0.1 oat lattes
+-0.1 lattes </s>
+
+\end\
+`
+
+func TestDecodeLM(t *testing.T) {
+	d, err := pocketsphinx.NewDecoder(pocketsphinx.Config{
+		Words: testWords, Extra: testExtra,
+		Grammars: map[string]string{"command": testJSGF},
+		LMs:      map[string]string{"command-lm": testARPA},
+		PhoneLM:  "-", Args: []string{"-allphone_ci", "yes"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if got, want := strings.Join(d.Searches(), ","), "command,command-lm,phones"; got != want {
+		t.Errorf("searches %q, want %q", got, want)
+	}
+	h, err := d.Decode("command-lm", say(t, "buy two oat lattes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Text != "buy two oat lattes" {
+		t.Errorf("heard %q", h.Text)
+	}
+	for name, cfg := range map[string]pocketsphinx.Config{
+		"not ARPA":     {LMs: map[string]string{"x": "hello"}},
+		"phones name":  {LMs: map[string]string{pocketsphinx.PhoneSearch: testARPA}},
+		"grammar name": {Grammars: map[string]string{"x": testJSGF}, LMs: map[string]string{"x": testARPA}},
+	} {
+		cfg.Words, cfg.Extra, cfg.PhoneLM = testWords, testExtra, "-"
+		if d, err := pocketsphinx.NewDecoder(cfg); !errors.Is(err, pocketsphinx.ErrInit) {
+			if d != nil {
+				d.Close()
+			}
+			t.Errorf("%s: %v, want ErrInit", name, err)
+		}
+	}
+}

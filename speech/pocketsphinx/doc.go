@@ -2,8 +2,8 @@
 // (0.8+5prealpha, `pkg-config pocketsphinx sphinxbase`).
 //
 // A Decoder owns one ps_decoder_t with several named searches: JSGF grammars given in
-// Config.Grammars and an all-phone search (PhoneSearch) used to score out-of-grammar
-// speech. Decode runs one whole utterance (16 kHz mono) through one search and returns
+// Config.Grammars, n-gram models given in Config.LMs, and an all-phone search
+// (PhoneSearch) used to score out-of-grammar speech. Decode runs one whole utterance (16 kHz mono) through one search and returns
 // the hypothesis with the signals a rejection needs: the path score, per-word acoustic
 // scores and lattice posteriors.
 //
@@ -68,6 +68,9 @@ type Config struct {
 	Extra map[string]string
 	// Grammars are named JSGF grammars loaded as searches ("command", "confirm").
 	Grammars map[string]string
+	// LMs are named n-gram language models in ARPA text form loaded as searches. The
+	// library skips their words missing from the (pruned) dictionary. None by default.
+	LMs map[string]string
 	// PhoneLM is the phone language model of the all-phone search; default
 	// DefaultPhoneLM; "-" for a flat phone loop.
 	PhoneLM string
