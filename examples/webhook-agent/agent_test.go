@@ -99,7 +99,9 @@ func TestPurchaseLoop(t *testing.T) {
 	}
 
 	// The same delivery twice (a gateway that stopped before recording the first
-	// 2xx sends it again): the bakery notifies once.
+	// 2xx sends it again): the bakery notifies once. The first notification's answer
+	// comes first: a repeat while it is in flight would rightly get 409.
+	e.proxy.waitAnswered(t, "POST /v1/notifications", 1)
 	ev := agent.Event{ID: "evt_test_repeat", Type: "transaction.redeemed", At: time.Now(),
 		Data: json.RawMessage(fmt.Sprintf(`{"tx":%q,"device":%q,"user":"usr_alice","state":"redeemed"}`, cr.Terms.Tx, c.DeviceID()))}
 	for i := range 2 {
@@ -402,6 +404,7 @@ type proxy struct {
 	failRedemptions atomic.Int32 // answer this many redemptions 503 before passing them on
 	mu              sync.Mutex
 	calls           map[string]int // "POST /v1/redemptions" -> how many
+	answered        map[string]int // the same, counted once the gateway has answered
 	tokens          []string
 }
 
@@ -411,7 +414,7 @@ func newProxy(t *testing.T, target string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{calls: map[string]int{}}
+	p := &proxy{calls: map[string]int{}, answered: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var redemption struct{ Mandate string }
@@ -438,9 +441,31 @@ func newProxy(t *testing.T, target string) *proxy {
 			return
 		}
 		rp.ServeHTTP(w, r)
+		p.mu.Lock()
+		p.answered[r.Method+" "+r.URL.Path]++
+		p.mu.Unlock()
 	}))
 	t.Cleanup(p.srv.Close)
 	return p
+}
+
+// waitAnswered waits until the gateway has answered n calls (the device may hear of a
+// call's effect before its answer is written).
+func (p *proxy) waitAnswered(t *testing.T, call string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		got := p.answered[call]
+		p.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d answers to %s within 10s, want %d", got, call, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (p *proxy) count(call string) int {
