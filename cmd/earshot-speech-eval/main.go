@@ -49,7 +49,7 @@ func run() error {
 		minScore   = flag.Float64("min-score", 0, "sphinx: least rejection score of a command (0: default)")
 		lmWeight   = flag.Float64("lm-weight", 0, "sphinx: weight of the n-gram disagreement in a command's score (0: default, negative: no n-gram decode)")
 		psArgs     = flag.String("sphinx-args", "", "sphinx: extra decoder arguments (\"-beam 1e-30 ...\")")
-		alone      = flag.Bool("alone", false, "recognise every utterance on its own (default: each voice is one speaker)")
+		alone      = flag.Bool("alone", false, "recognise every utterance on its own, no speaker normalisation (default: each voice is one speaker)")
 		warps      = flag.String("warps", "", "sphinx: frequency warps tried, comma-separated (\"1\": none; empty: the default)")
 		noReject   = flag.Bool("no-reject", false, "sphinx: accept every hypothesis that parses (to measure the signals)")
 		verbose    = flag.Bool("v", false, "print every wrong or falsely accepted utterance")

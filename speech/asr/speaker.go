@@ -8,7 +8,7 @@ import "sync"
 // tract length normalisation): until it has settled, every utterance is decoded through
 // each warp, the best one serves that utterance, and each warp's fit is added up; after
 // settleAfter utterances the warp with the best total is kept and only it is decoded.
-// A nil *Speaker decides for each utterance alone. Safe for concurrent use.
+// With a nil *Speaker the neutral warp alone is decoded. Safe for concurrent use.
 type Speaker struct {
 	mu      sync.Mutex
 	fits    map[float64]float64

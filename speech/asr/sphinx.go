@@ -282,6 +282,8 @@ func (s *sphinx) decode(d *pocketsphinx.Decoder, req Request, audio []int16, sig
 	warps := s.warps
 	if w := req.Speaker.Warp(); w != 0 {
 		warps = []float64{w}
+	} else if req.Speaker == nil {
+		warps = warps[:1] // nobody to learn for
 	}
 	h, err = d.DecodeWarp(string(req.Mode), warps[0], audio)
 	if err == nil {

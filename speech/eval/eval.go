@@ -58,7 +58,7 @@ type Config struct {
 	Workers int
 	// Log receives one line per wrong or falsely accepted utterance; nil: none.
 	Log io.Writer
-	// Alone recognises every utterance on its own. By default each voice is one
+	// Alone recognises every utterance on its own, without speaker normalisation. By default each voice is one
 	// speaker (asr.Speaker), as the wearer of one device is: what the recogniser learns
 	// from a voice's first utterances serves its later ones.
 	Alone bool
