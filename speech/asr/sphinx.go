@@ -43,7 +43,8 @@ const maxDictBytes = 64 << 20
 var decoderArgs = []string{"-allphone_ci", "yes", "-wip", "0.05", "-fwdtree", "no"}
 
 // DefaultWarps are the frequency warps of vocal tract length normalisation tried on a
-// speaker (see Speaker): the grammar decode through each, the best path score chooses.
+// speaker (see Speaker and decode): the warp whose grammar paths fit best relative to
+// the free phones over the speaker's first accepted utterances is kept.
 // The model's speakers are adults of both sexes; voices whose formants sit higher
 // (warp > 1) are heard better compressed. Measured with the accuracy harness (seed 3,
 // 150 commands, no rejection), clean / 20 dB: en-us+f3 at one fixed warp 1.0 70% / 70%,
