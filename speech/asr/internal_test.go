@@ -19,6 +19,14 @@ func TestDerive(t *testing.T) {
 	}
 }
 
+func TestShortNames(t *testing.T) {
+	prons := map[string]string{"oat": "OW T", "socks": "S AA K S", "latte": "L AA T EY", "oat latte": "OW T L AA T EY", "tea": "T IY"}
+	got := shortNames([]string{"latte", "tea", "oat", "oat latte", "socks", "scone"}, prons)
+	if strings.Join(got, ",") != "oat,socks,tea" {
+		t.Errorf("shortNames = %q, want [oat socks tea]", got)
+	}
+}
+
 func TestWithGarbage(t *testing.T) {
 	in := "#JSGF V1.0;\ngrammar g;\npublic <command> = buy <item>;\n<item> = tea | coffee;\n"
 	out, err := withGarbage(in, 0.001)

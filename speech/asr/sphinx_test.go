@@ -204,30 +204,68 @@ func BenchmarkConcurrentRealtime(b *testing.B) {
 	b.ReportMetric(audioSec/time.Since(start).Seconds(), "streams")
 }
 
-// TestSphinxLearnsTheVoice: a speaker's warp is learnt from their first utterances,
-// the high en-us+f3 voice settling on a compressing warp and the low en-us+m3 voice on
-// none; from then on only that warp is decoded.
+// TestSphinxLearnsTheVoice: a speaker's warp is learnt from their first accepted
+// utterances, the high en-us+f3 voice settling on a compressing warp and the low
+// en-us+m3 voice on none; from then on only that warp is decoded.
 func TestSphinxLearnsTheVoice(t *testing.T) {
 	g := grammartest.Grammar(t)
 	r := newSphinx(t, g, 1).(asr.Analyzer)
 	orders := []string{"buy two oat lattes", "can i get a blueberry muffin", "order three espressos",
-		"i'd like a large cappuccino", "get me two croissants", "buy a flat white"}
+		"i'd like a large cappuccino", "get me two croissants", "buy a flat white", "two americanos please",
+		"a pair of running socks"}
 	for _, c := range []struct {
 		voice string
 		high  bool
 	}{{"en-us+f3", true}, {"en-us+m3", false}} {
 		sp := asr.NewSpeaker()
-		for i, text := range orders {
+		settled := 0 // utterances decoded after settling
+		for _, text := range orders {
+			before := sp.Warp()
 			_, sig, err := r.Analyze(t.Context(), asr.Request{Mode: wire.ModeCommand, Audio: say(t, text, c.voice), Speaker: sp})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if i == len(orders)-1 && sig.Warp != sp.Warp() {
-				t.Errorf("%s: decoded through %v after settling on %v", c.voice, sig.Warp, sp.Warp())
+			if before != 0 {
+				settled++
+				if sig.Warp != before {
+					t.Errorf("%s: %q decoded through %v after settling on %v", c.voice, text, sig.Warp, before)
+				}
 			}
 		}
 		if w := sp.Warp(); w == 0 || (w > 1) != c.high {
 			t.Errorf("%s settled on warp %v (0: not settled); want one above 1: %v", c.voice, w, c.high)
+		}
+		if settled == 0 {
+			t.Errorf("%s: no utterance was decoded after settling", c.voice)
+		}
+	}
+}
+
+// TestSphinxSure: a command whose score without the n-gram decode reaches Sure is
+// accepted without that decode; below it, the decode runs.
+func TestSphinxSure(t *testing.T) {
+	g := grammartest.Grammar(t)
+	audio := say(t, "buy two oat lattes", "en-us")
+	for _, c := range []struct {
+		sure   float64
+		decode bool
+	}{{0, true}, {-1e6, false}, {1e6, true}} {
+		rej := asr.DefaultRejection
+		rej.Command.Sure = c.sure
+		r, err := asr.NewSphinx(asr.SphinxConfig{Grammar: g, Pool: 1, Rejection: rej})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, sig, err := r.(asr.Analyzer).Analyze(t.Context(), asr.Request{Mode: wire.ModeCommand, Audio: audio})
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Accepted {
+			t.Fatalf("sure %v: %+v, want accepted", c.sure, res)
+		}
+		if decoded := sig.LMText != ""; decoded != c.decode {
+			t.Errorf("sure %v: n-gram decode ran: %v (%q), want %v", c.sure, decoded, sig.LMText, c.decode)
 		}
 	}
 }

@@ -108,6 +108,35 @@ func readPronunciations(r io.Reader, want map[string]bool) (map[string]string, e
 	return out, nil
 }
 
+// vowels are the phones that make a syllable.
+var vowels = map[string]bool{"AA": true, "AE": true, "AH": true, "AO": true, "AW": true, "AY": true, "EH": true,
+	"ER": true, "EY": true, "IH": true, "IY": true, "OW": true, "OY": true, "UH": true, "UW": true}
+
+// shortNames returns the names of one syllable ("oat"), sorted: a name so short fits
+// some stretch of nearly any speech, so the decoder hears it where it was not said
+// ("a pair of" as "an oat and" with the oat latte's alias "oat"). prons are the
+// pronunciations known; a name without one is left to the missing-words check.
+func shortNames(names []string, prons map[string]string) []string {
+	var out []string
+	for _, n := range names {
+		p, ok := prons[n]
+		if !ok || strings.Contains(n, " ") {
+			continue
+		}
+		syllables := 0
+		for _, ph := range strings.Fields(p) {
+			if vowels[ph] {
+				syllables++
+			}
+		}
+		if syllables <= 1 {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // voiceless phones take /s/ in a plural, sibilants /ih z/, the rest /z/.
 var (
 	voiceless = map[string]bool{"P": true, "T": true, "K": true, "F": true, "TH": true}

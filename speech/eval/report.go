@@ -55,7 +55,7 @@ func (u Utterance) String() string {
 	}
 	sig := u.Signals
 	if sig != (asr.Signals{}) {
-		s += fmt.Sprintf(" {warp=%g garbage=%v ratio=%.1f word=%.1f agree=%v frames=%d phones=%d perr=%.3f lmerr=%.3f score=%.1f}", sig.Warp, sig.Garbage, sig.PhoneRatio, sig.WordRatio, sig.Agree, sig.SpeechFrames, sig.Phones, sig.PhoneErr, sig.LMErr, sig.Score)
+		s += fmt.Sprintf(" {warp=%g garbage=%v ratio=%.1f word=%.1f agree=%v frames=%d phones=%d perr=%.3f lmerr=%.3f lmgain=%.1f score=%.1f}", sig.Warp, sig.Garbage, sig.PhoneRatio, sig.WordRatio, sig.Agree, sig.SpeechFrames, sig.Phones, sig.PhoneErr, sig.LMErr, sig.LMGain, sig.Score)
 		if sig.LMText != "" {
 			s += fmt.Sprintf(" lm %q", sig.LMText)
 		}

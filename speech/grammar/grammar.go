@@ -65,6 +65,7 @@ type Grammar struct {
 	prog     *program
 	jsgf     string
 	words    []string // both grammars, as the recogniser hears them
+	names    []string // the items' names in the JSGF
 	currency string
 	exp      int
 }
@@ -89,8 +90,16 @@ func Build(src Source) (*Grammar, error) {
 	set := map[string]bool{}
 	r.words(set, false)
 	confirm().rules.words(set, false)
+	names := map[string]bool{}
+	for _, it := range items {
+		for _, f := range append(slices.Clone(it.one), it.more...) {
+			if !f.noJSGF {
+				names[f.text] = true
+			}
+		}
+	}
 	return &Grammar{rules: r, prog: prog, jsgf: r.JSGF(), words: slices.Sorted(maps.Keys(set)),
-		currency: cur, exp: currencies[cur].exp}, nil
+		names: slices.Sorted(maps.Keys(names)), currency: cur, exp: currencies[cur].exp}, nil
 }
 
 // CommandJSGF returns the command grammar in JSGF V1.0 for PocketSphinx; its public
@@ -99,6 +108,9 @@ func (g *Grammar) CommandJSGF() string { return g.jsgf }
 
 // Words returns every word of both grammars (the JSGF texts), sorted, lower case.
 func (g *Grammar) Words() []string { return slices.Clone(g.words) }
+
+// Names returns every way the JSGF names an item ("oat latte", "oat lattes"), sorted.
+func (g *Grammar) Names() []string { return slices.Clone(g.names) }
 
 // Currency is the currency of the grammar's amounts.
 func (g *Grammar) Currency() string { return g.currency }

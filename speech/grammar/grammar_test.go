@@ -337,3 +337,22 @@ func TestConcurrentParse(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestNames: Names lists how the JSGF names the items, without the plurals it leaves out.
+func TestNames(t *testing.T) {
+	src := Source{Items: []Item{{SKU: "tea", Name: "Tea", Aliases: []string{"green tea"}}}}
+	g, err := Build(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := g.Names(), []string{"green tea", "green teas", "tea", "teas"}; !slices.Equal(got, want) {
+		t.Errorf("Names = %q, want %q", got, want)
+	}
+	src.Has = func(w string) bool { return w != "teas" }
+	if g, err = Build(src); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := g.Names(), []string{"green tea", "tea"}; !slices.Equal(got, want) {
+		t.Errorf("Names without \"teas\" in the dictionary = %q, want %q", got, want)
+	}
+}

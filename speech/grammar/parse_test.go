@@ -26,7 +26,7 @@ func TestParse(t *testing.T) {
 		{"buy two oat lattes", buy(oat(2, ""))},
 		{"Can I get two oat lattes, please?", buy(oat(2, ""))},
 		{"i'd like a large iced latte with an extra shot", buy(Line{SKU: "latte", Qty: 1, Size: "large", Options: []string{"extra shot", "iced"}})},
-		{"I’d like an oat", buy(oat(1, ""))},
+		{"I’d like an oat milk latte", buy(oat(1, ""))},
 		{"an oat milk latte", buy(oat(1, ""))},
 		{"two oat milk lattes", buy(oat(2, ""))},
 		{"2 lattes and a croissant", buy(Line{SKU: "latte", Qty: 2}, Line{SKU: "croissant", Qty: 1})},

@@ -36,7 +36,7 @@ func TestParse(t *testing.T) {
 		{text: "two pairs of socks and a water bottle", summary: "2 pairs of running socks, 1 water bottle", total: 4900, merchant: "earshot-outfitters"},
 		{text: "order leggings", summary: "1 pair of black leggings", total: 8900, merchant: "earshot-outfitters"},
 		{text: "an oat milk latte", summary: "1 oat latte", total: 550, merchant: "earshot-coffee"},
-		{text: "two oat", summary: "2 oat lattes", total: 1100, merchant: "earshot-coffee"},
+		{text: "two oat milk lattes", summary: "2 oat lattes", total: 1100, merchant: "earshot-coffee"},
 		{text: "twenty espressos", summary: "20 espressos", total: 6000, merchant: "earshot-coffee"},
 		{text: "Get me 2 cappuccinos, 1 croissant, thanks!", summary: "2 cappuccinos, 1 croissant", total: 1290, merchant: "earshot-coffee"},
 		{text: "a latte and another", err: refagent.ErrNotUnderstood, reason: `didn't catch "another"`},
