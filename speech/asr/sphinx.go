@@ -240,7 +240,7 @@ func (s *sphinx) Analyze(ctx context.Context, req Request) (Result, Signals, err
 	t := s.rej.threshold(req.Mode)
 	sig.Score = t.score(sig)
 	// The n-gram decode only lowers the score: it is spent on hypotheses the other
-	// signals would accept (all of them when measuring).
+	// signals would accept but are not sure of (all of them when measuring).
 	sure := t.Sure != 0 && sig.Score >= t.Sure
 	if req.Mode == wire.ModeCommand && t.LMWeight > 0 && (sig.Score >= t.MinScore && !sure || s.rej.Disabled) {
 		l, err := d.DecodeWarp(lmSearch, sig.Warp, audio)
