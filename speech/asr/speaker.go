@@ -5,9 +5,10 @@ import "sync"
 // Speaker is what a recogniser learns about one speaker across utterances, kept by the
 // caller for as long as the same person speaks (a device's session) and dropped with
 // it. The PocketSphinx recogniser learns the frequency warp that fits the voice (vocal
-// tract length normalisation): until it has settled, every utterance is decoded through
-// each warp, the best one serves that utterance, and each warp's fit is added up; after
-// settleAfter utterances the warp with the best total is kept and only it is decoded.
+// tract length normalisation): until it has settled, every utterance is heard through
+// the neutral warp and also decoded through each other warp, and each warp's fit is
+// added up (accepted utterances only); after settleAfter of them the warp with the best
+// total is kept and only it is decoded.
 // With a nil *Speaker the neutral warp alone is decoded. Safe for concurrent use.
 type Speaker struct {
 	mu      sync.Mutex
